@@ -1,1 +1,28 @@
-//! placeholder
+//! The pure core of gcbridge: Genesys turns in, Direct Line activities out, and back.
+//!
+//! Every function here is a function of its inputs — configuration ([`profile::BotProfile`]),
+//! the stored session, the Genesys request, the agent's activities and `now` (milliseconds,
+//! passed in) — and returns a plan, a reply or a session update. The core does **no I/O**, reads
+//! **no clock**, draws **no randomness** and does not depend on tokio: everything hard about the
+//! translation and the end-of-turn decision is unit-testable with fixtures.
+//!
+//! Modules:
+//! - [`profile`]: per-bot behaviour settings and their defaults.
+//! - [`errors`]: the fixed `Failed` codes and sentences.
+//! - [`request`]: validation of a Genesys turn request into a [`request::Turn`].
+//! - [`locale`]: `languageCode` → BCP 47 locale.
+//! - [`user_id`]: the stable, unlinkable Direct Line user id of a bot session.
+//! - [`session`]: the versioned session record persisted between turns.
+//! - [`plan`]: which activities to post this turn.
+//! - [`collect`]: the turn collector (what to deliver, when the turn ends, watermark bookkeeping).
+//! - [`translate`]: the agent's activities → Genesys `replyMessages`, intents and slots.
+
+pub mod collect;
+pub mod errors;
+pub mod locale;
+pub mod plan;
+pub mod profile;
+pub mod request;
+pub mod session;
+pub mod translate;
+pub mod user_id;

@@ -1,0 +1,206 @@
+//! Per-bot behaviour settings: everything the pure core needs to know about one configured bot.
+//!
+//! Credentials and URLs are not here: they belong to the app's configuration, which wraps a
+//! [`BotProfile`]. Defaults follow `spec/direct-line.md` §10.2 and `spec/mapping.md` §2.
+
+use serde::{Deserialize, Serialize};
+
+/// Which handoff slots are emitted (`mapping.md` §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotFilter {
+    /// Declared slots when any are configured, else `va_AgentMessage` plus every custom variable.
+    #[default]
+    Auto,
+    /// Only declared slots.
+    Declared,
+    /// Every key of the handoff value.
+    All,
+}
+
+/// A handoff variable passed to Genesys as slot `va_{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoffVariable {
+    /// The agent's variable name, without the `va_` prefix.
+    pub name: String,
+    /// Genesys slot type (`String`, `Integer`, `Boolean`, `StringCollection`, ...).
+    #[serde(default = "default_slot_type", rename = "type")]
+    pub kind: String,
+}
+
+fn default_slot_type() -> String {
+    "String".to_owned()
+}
+
+/// Timings of one turn, in milliseconds (`direct-line.md` §10.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timings {
+    /// Hard ceiling from request arrival to the answer leaving gcbridge.
+    pub deadline_ms: u64,
+    /// Time kept free before the deadline to translate, save and write the answer.
+    pub response_margin_ms: u64,
+    /// Silence after the latest bot activity that ends the turn once a reply has arrived.
+    pub quiet_ms: u64,
+    /// How long a `typing` activity keeps the turn busy.
+    pub typing_hold_ms: u64,
+    /// After a message that expects input, how long to wait for activities of the same batch.
+    pub expecting_input_grace_ms: u64,
+    /// Polling: first read after the post, then the interval between reads.
+    pub first_poll_delay_ms: u64,
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            deadline_ms: 8_000,
+            response_margin_ms: 300,
+            quiet_ms: 1_200,
+            typing_hold_ms: 3_000,
+            expecting_input_grace_ms: 150,
+            first_poll_delay_ms: 200,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+/// How markdown in the agent's text is handled (`mapping.md` §4.2 step 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkdownMode {
+    /// Pass markdown through unchanged.
+    Keep,
+    /// Keep bold, italic, inline links and list markers; flatten headings, tables, images, code.
+    #[default]
+    Basic,
+    /// Strip all markdown; links become `label (url)`.
+    Plain,
+}
+
+/// How generative-answer citations are rendered (`mapping.md` §4.2 step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CitationMode {
+    /// Remove the reference definitions and the inline markers.
+    Strip,
+    /// Keep the markers and append a "Sources:" list.
+    #[default]
+    List,
+}
+
+/// What to answer when Direct Line fails before the customer's message was posted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnAgentError {
+    /// `Failed` with `errorInfo` (the Architect Failure path).
+    #[default]
+    Fail,
+    /// `Complete` + `Escalate` so the customer reaches a human.
+    Escalate,
+}
+
+/// Everything the core needs to know about one bot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BotProfile {
+    /// Bot-list id, matched against `chatBot.id` and `botId`.
+    pub id: String,
+    /// Display name, also matched against `botId` (v1 sometimes sends it there).
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// `supportedLanguages`, lower case.
+    pub languages: Vec<String>,
+    /// Locale used when `languageCode` is missing or invalid.
+    pub default_locale: String,
+    /// Intent returned on handoff.
+    pub escalate_intent: String,
+    /// Intent returned when the agent ends the conversation.
+    pub end_intent: String,
+    /// Agent variables exposed as `va_{name}` slots on the escalate intent.
+    pub handoff_variables: Vec<HandoffVariable>,
+    /// System `va_*` keys exposed as slots under their own names (`va_LastTopic`, ...).
+    pub system_slots: Vec<String>,
+    pub slot_filter: SlotFilter,
+    /// Event names treated as a handoff, beside `handoff.initiate`.
+    pub handoff_events: Vec<String>,
+    /// A string `value` of a custom handoff event equal to one of these is not an agent message.
+    pub handoff_placeholders: Vec<String>,
+    /// Event names treated as the agent ending the conversation, beside `endOfConversation`.
+    pub end_events: Vec<String>,
+    /// Event names that only end reply collection.
+    pub turn_end_events: Vec<String>,
+    /// First-turn texts that only trigger the greeting and are not posted (e.g. `Menu`).
+    pub greeting_triggers: Vec<String>,
+    /// Put `channelData.genesys` (conversation and session ids) on posted activities.
+    pub send_genesys_ids: bool,
+    /// Customer text longer than this is truncated (characters).
+    pub max_input_chars: usize,
+    /// Text of one reply message above this is split (characters).
+    pub max_text_chars: usize,
+    pub markdown: MarkdownMode,
+    pub citations: CitationMode,
+    pub on_agent_error: OnAgentError,
+    /// `va_AgentMessage` used with `on_agent_error = "escalate"`.
+    pub agent_error_message: String,
+    /// Seconds within which the same v1 input for a session is treated as a retry.
+    pub duplicate_window_secs: u64,
+    pub timings: Timings,
+}
+
+impl Default for BotProfile {
+    fn default() -> Self {
+        Self {
+            id: "copilot".to_owned(),
+            name: "Copilot Studio agent".to_owned(),
+            version: "1".to_owned(),
+            description: "Copilot Studio agent served by gcbridge".to_owned(),
+            languages: vec!["en-us".to_owned()],
+            default_locale: "en-US".to_owned(),
+            escalate_intent: "Escalate".to_owned(),
+            end_intent: "EndConversation".to_owned(),
+            handoff_variables: Vec::new(),
+            system_slots: Vec::new(),
+            slot_filter: SlotFilter::Auto,
+            handoff_events: Vec::new(),
+            handoff_placeholders: Vec::new(),
+            end_events: vec!["EndOfConversation".to_owned()],
+            turn_end_events: vec!["turn.complete".to_owned()],
+            greeting_triggers: Vec::new(),
+            send_genesys_ids: true,
+            max_input_chars: 16_000,
+            max_text_chars: 4_000,
+            markdown: MarkdownMode::Basic,
+            citations: CitationMode::List,
+            on_agent_error: OnAgentError::Fail,
+            agent_error_message: "The virtual agent is unavailable; please help the customer."
+                .to_owned(),
+            duplicate_window_secs: 30,
+            timings: Timings::default(),
+        }
+    }
+}
+
+impl BotProfile {
+    /// True when `name` is the native handoff event or a configured one.
+    pub fn is_handoff_event(&self, name: &str) -> bool {
+        name == "handoff.initiate" || self.handoff_events.iter().any(|e| e == name)
+    }
+
+    /// True when `name` is a configured end event.
+    pub fn is_end_event(&self, name: &str) -> bool {
+        self.end_events.iter().any(|e| e == name)
+    }
+
+    /// True when `name` is a configured turn-end event.
+    pub fn is_turn_end_event(&self, name: &str) -> bool {
+        self.turn_end_events.iter().any(|e| e == name)
+    }
+
+    /// Whether any slot besides `va_AgentMessage` is declared for the escalate intent.
+    pub fn declares_slots(&self) -> bool {
+        !self.handoff_variables.is_empty() || !self.system_slots.is_empty()
+    }
+}
