@@ -1,1 +1,37 @@
-//! placeholder
+//! The session store of gcbridge: one small trait, its backends, and the suite every backend
+//! must pass.
+//!
+//! gcbridge keeps one session record per Genesys bot session. This crate stores such records
+//! as **opaque bytes under a string key**, with a revision for compare-and-set and an absolute
+//! expiry. It does not know the session record type: that lives in `gcbridge-core` and is
+//! serialised by the app. This crate must not depend on any other gcbridge crate.
+//!
+//! The trait, [`SessionStore`], holds only what every backend can do atomically in one
+//! request — load, compare-and-set save with expiry, delete — so Redis, DynamoDB and Azure
+//! Tables backends can be added later (behind cargo features) without changing callers.
+//!
+//! Modules:
+//! - [`SessionStore`], [`Stored`], [`Revision`], [`StoreError`] and the limits
+//!   [`MAX_KEY_BYTES`] / [`MAX_VALUE_BYTES`]: the contract.
+//! - [`MemoryStore`]: a process-local map, for tests and `memory:`.
+//! - [`EmbeddedStore`]: the default backend, one durable [redb](https://www.redb.org) file,
+//!   with group commit so concurrent saves share one disk sync.
+//! - [`open`] / [`redact_url`]: choosing a backend from a store URL such as `embedded:PATH`.
+//! - [`conformance`]: the checks every backend must pass, usable from any crate's tests.
+//!
+//! Invariants: no stored value ever appears in an error message or a `Debug` output; a save
+//! acknowledged by [`EmbeddedStore`] has been durably committed; a record past its expiry is
+//! never returned.
+
+mod api;
+pub mod conformance;
+mod embedded;
+mod memory;
+mod url;
+
+pub use api::{
+    MAX_KEY_BYTES, MAX_VALUE_BYTES, NEVER_EXPIRES, Revision, SessionStore, StoreError, Stored,
+};
+pub use embedded::EmbeddedStore;
+pub use memory::MemoryStore;
+pub use url::{open, redact_url};
