@@ -130,6 +130,9 @@ pub struct BotProfile {
     pub handoff_placeholders: Vec<String>,
     /// Event names treated as the agent ending the conversation, beside `endOfConversation`.
     pub end_events: Vec<String>,
+    /// Declare and send the optional `va_EndCode` slot (String) of the end intent, filled from
+    /// the `endOfConversation` code. Off by default: an undeclared slot may fail the turn.
+    pub end_code_slot: bool,
     /// Event names that only end reply collection.
     pub turn_end_events: Vec<String>,
     /// First-turn texts that only trigger the greeting and are not posted (e.g. `Menu`).
@@ -167,6 +170,7 @@ impl Default for BotProfile {
             handoff_events: Vec::new(),
             handoff_placeholders: Vec::new(),
             end_events: vec!["EndOfConversation".to_owned()],
+            end_code_slot: false,
             turn_end_events: vec!["turn.complete".to_owned()],
             greeting_triggers: Vec::new(),
             send_genesys_ids: true,

@@ -1,9 +1,34 @@
 //! The agent's activities → the Genesys answer (`spec/mapping.md` §4 and §5).
+//!
+//! [`translate`] reads the bot activities collected for one turn, in server order, and returns
+//! the `TurnResponse` plus whether the session ends with it:
+//!
+//! - bot `message`s become `Text` reply messages through the text pipeline ([`text`]); rich
+//!   content not yet mapped natively degrades to readable text ([`degrade`]);
+//! - the first handoff event (`handoff.initiate` or a configured name) or end signal
+//!   (`endOfConversation` or a configured event name) decides a `Complete` answer with the
+//!   escalate intent and its slots ([`slots`]) or the end intent; every message of the turn is
+//!   still delivered, including those after it;
+//! - anything else (`typing`, `trace`, `conversationUpdate`, other events, unknown types, user
+//!   activities) produces nothing and is only counted.
+//!
+//! Everything here is a pure function of the bot profile and the activities: no I/O, no clock,
+//! no randomness, and no input makes it panic.
+
+pub mod citations;
+pub mod degrade;
+pub mod markdown;
+pub mod slots;
+pub mod split;
+pub mod text;
 
 use gcbridge_directline::Activity;
-use gcbridge_genesys::TurnResponse;
+use gcbridge_genesys::{BotState, ReplyMessage, TurnResponse};
+use serde_json::Value;
 
 use crate::profile::BotProfile;
+
+use self::slots::{AGENT_MESSAGE, DroppedSlot, END_CODE, Slots};
 
 /// How the turn ended, when the agent ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,18 +42,186 @@ pub enum Ending {
 /// The Genesys answer for a turn's activities, and whether the session ends with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
+    /// The answer to send.
     pub response: TurnResponse,
+    /// `Some` when the agent handed off or ended: the session is completed after answering.
     pub ending: Option<Ending>,
+    /// Handoff values that were not sent as slots, with why (names only, for debug metrics and
+    /// a warning log; values are never exposed).
+    pub dropped_slots: Vec<DroppedSlot>,
+    /// Activities that produced nothing because of who sent them or their type (for metrics).
+    pub ignored_activities: usize,
+}
+
+/// What one activity means for the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A bot message: its content goes to the customer.
+    Message,
+    /// A handoff request.
+    Handoff,
+    /// The agent ended the conversation; its `text`, if any, goes to the customer.
+    End,
+    /// Nothing for the customer.
+    Ignored,
+}
+
+fn role(profile: &BotProfile, activity: &Activity) -> Role {
+    if !activity.is_from_bot() {
+        return Role::Ignored;
+    }
+    let kind = activity.kind.as_str();
+    if kind.eq_ignore_ascii_case(Activity::MESSAGE) {
+        Role::Message
+    } else if kind.eq_ignore_ascii_case(Activity::END_OF_CONVERSATION) {
+        Role::End
+    } else if kind.eq_ignore_ascii_case(Activity::EVENT) {
+        let name = activity.name.as_deref().unwrap_or_default();
+        if profile.is_handoff_event(name) {
+            Role::Handoff
+        } else if profile.is_end_event(name) {
+            Role::End
+        } else {
+            Role::Ignored
+        }
+    } else {
+        Role::Ignored
+    }
 }
 
 /// Translates the bot activities collected for one turn, in server order.
 ///
 /// `activities` may contain anything the collector kept (messages, events, endOfConversation);
-/// typing and unknown types produce nothing.
+/// typing and unknown types produce nothing. The first handoff or end activity decides the
+/// ending; later ones only contribute their text.
 pub fn translate(profile: &BotProfile, activities: &[Activity]) -> Translation {
-    let _ = (profile, activities);
-    Translation {
-        response: TurnResponse::more_data(Vec::new()),
-        ending: None,
+    let mut messages = Vec::new();
+    let mut ignored_activities = 0;
+    let mut decider: Option<(Ending, &Activity)> = None;
+    for activity in activities {
+        match role(profile, activity) {
+            Role::Message => messages.extend(message_replies(profile, activity)),
+            Role::Handoff => {
+                decider.get_or_insert((Ending::Handoff, activity));
+            }
+            Role::End => {
+                messages.extend(end_replies(profile, activity));
+                decider.get_or_insert((Ending::End, activity));
+            }
+            Role::Ignored => ignored_activities += 1,
+        }
     }
+    let (response, ending, dropped_slots) = match decider {
+        None => (TurnResponse::more_data(messages), None, Vec::new()),
+        Some((Ending::Handoff, event)) => {
+            let slots = slots::handoff_slots(profile, event.value.as_ref());
+            let response = complete(&profile.escalate_intent, messages, &slots);
+            (response, Some(Ending::Handoff), slots.dropped)
+        }
+        Some((Ending::End, end)) => {
+            let slots = end_slots(profile, end);
+            let response = complete(&profile.end_intent, messages, &slots);
+            (response, Some(Ending::End), slots.dropped)
+        }
+    };
+    Translation {
+        response,
+        ending,
+        dropped_slots,
+        ignored_activities,
+    }
+}
+
+/// The answer for `on_agent_error = "escalate"` (`mapping.md` §5.4): `Complete` with the
+/// escalate intent and the configured agent message, so the customer reaches a human when the
+/// agent cannot be reached.
+pub fn agent_error_escalation(profile: &BotProfile) -> TurnResponse {
+    let mut slots = Slots::default();
+    slots.push(
+        AGENT_MESSAGE,
+        "String",
+        &Value::String(profile.agent_error_message.clone()),
+    );
+    complete(&profile.escalate_intent, Vec::new(), &slots)
+}
+
+/// A `Complete` answer with an intent and its slots.
+fn complete(intent: &str, messages: Vec<ReplyMessage>, slots: &Slots) -> TurnResponse {
+    TurnResponse {
+        intent: Some(intent.to_owned()),
+        entities: slots.entities.clone(),
+        parameters: slots.parameters.clone(),
+        ..TurnResponse::new(BotState::Complete, messages)
+    }
+}
+
+/// The reply messages of one bot `message` activity, in the order of `mapping.md` §4.1: its text
+/// first, then its attachments; with suggested actions, the attachments first and the prompt
+/// with its options last, because the options belong under the question.
+///
+/// Until rich content is mapped natively, everything becomes `Text` messages ([`degrade`]).
+/// A message with only `value`, `speak` or `channelData` gives nothing.
+pub fn message_replies(profile: &BotProfile, activity: &Activity) -> Vec<ReplyMessage> {
+    let text = activity
+        .text
+        .as_deref()
+        .map(|raw| text::format_text(raw, profile.markdown, profile.citations))
+        .unwrap_or_default();
+    let attachments = activity
+        .attachments
+        .as_deref()
+        .map(|a| degrade::attachments_text(profile, a))
+        .unwrap_or_default();
+    let options = activity
+        .suggested_actions
+        .as_ref()
+        .and_then(|s| degrade::suggested_actions_text(&text, &s.actions));
+    let blocks: Vec<String> = match options {
+        Some(prompt_with_options) => attachments
+            .into_iter()
+            .chain(std::iter::once(prompt_with_options))
+            .collect(),
+        None => std::iter::once(text).chain(attachments).collect(),
+    };
+    blocks
+        .iter()
+        .flat_map(|block| split::split_text(block, profile.max_text_chars))
+        .map(ReplyMessage::text)
+        .collect()
+}
+
+/// The text an end activity carries for the customer (`endOfConversation` may say goodbye).
+fn end_replies(profile: &BotProfile, activity: &Activity) -> Vec<ReplyMessage> {
+    activity
+        .text
+        .as_deref()
+        .map(|raw| text::render_text(profile, raw))
+        .unwrap_or_default()
+        .into_iter()
+        .map(ReplyMessage::text)
+        .collect()
+}
+
+/// The end intent's optional `va_EndCode` slot, only when the bot declares it: the code from
+/// `code`, or from `value.code` where one transcript capture put it.
+fn end_slots(profile: &BotProfile, activity: &Activity) -> Slots {
+    let mut slots = Slots::default();
+    if !profile.end_code_slot {
+        return slots;
+    }
+    let from_value = activity
+        .value
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .filter(|c| c.is_string());
+    let code = activity
+        .code
+        .as_ref()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| Value::String(c.clone()))
+        .or_else(|| from_value.cloned());
+    if let Some(code) = code {
+        slots.push(END_CODE, "String", &code);
+    }
+    slots
 }
