@@ -1,1 +1,32 @@
-//! placeholder
+//! gcbridge's I/O orchestration: the HTTP router, the Direct Line client, turn collection,
+//! configuration, metrics and tracing. This is the only crate that performs I/O for a turn;
+//! decisions are delegated to `gcbridge-core`, persistence to `gcbridge-store`.
+//!
+//! Shells (`gcbridge serve`, the Lambda binary) build an [`AppState`] from an [`AppConfig`] and
+//! serve [`server::router`]. It must not depend on the emulator or the CLI.
+
+pub mod config;
+pub mod dl;
+pub mod locks;
+pub mod metrics;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod turn;
+
+use std::sync::Arc;
+
+pub use config::AppConfig;
+pub use state::AppState;
+
+/// Serves the router on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

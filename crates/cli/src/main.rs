@@ -1,1 +1,211 @@
-fn main() {}
+//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, check).
+//!
+//! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
+//! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
+
+mod bench;
+mod chat;
+mod demo;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gcbridge_app::{AppConfig, AppState, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gcbridge",
+    version,
+    about = "Genesys Cloud Bot Connector ⇄ Microsoft Copilot Studio (Direct Line 3.0)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (Genesys Bot Connector endpoint, health, metrics).
+    Serve {
+        /// TOML configuration file (defaults: config/gcbridge.toml in the repository).
+        #[arg(long, env = "GCBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Accept Genesys requests without a shared secret (local testing only).
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Try everything on one machine: server + emulated Copilot Studio agent + terminal chat.
+    Demo(demo::DemoArgs),
+    /// Talk to a gcbridge as Genesys would, in the terminal.
+    Chat(chat::ChatArgs),
+    /// Run the scriptable Direct Line 3.0 emulator of a Copilot Studio agent.
+    Emulator {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 3978)]
+        port: u16,
+        /// Agent script (TOML); default: the built-in demo agent.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Accepted Direct Line secret (default: the emulator's documented test secret).
+        #[arg(long, env = "GCBRIDGE_EMULATOR_SECRET")]
+        secret: Option<String>,
+    },
+    /// Measure the time gcbridge adds to each turn (server + emulator on loopback).
+    Bench(bench::BenchArgs),
+    /// Validate the configuration and reach the session store.
+    Check {
+        #[arg(long, env = "GCBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { config, insecure } => {
+            telemetry::init("info");
+            serve(config, insecure).await
+        }
+        Command::Demo(args) => demo::run(args).await,
+        Command::Chat(args) => chat::run(args).await,
+        Command::Emulator {
+            port,
+            script,
+            secret,
+        } => {
+            telemetry::init("info");
+            emulator(port, script, secret).await
+        }
+        Command::Bench(args) => bench::run(args).await,
+        Command::Check { config } => check(config).await,
+    }
+}
+
+async fn serve(config: Option<PathBuf>, insecure: bool) -> anyhow::Result<()> {
+    let config = AppConfig::load(config.as_deref())?;
+    if config.genesys_secrets.is_empty() && !insecure {
+        bail!(
+            "no Genesys secret configured: set GCBRIDGE_GENESYS_SECRET (the value of the credential header Genesys sends), or pass --insecure for local testing"
+        );
+    }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.listen.clone();
+    let state = Arc::new(AppState::new(config).await?);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        store = %gcbridge_store::redact_url(&state.config.store_url),
+        bots = state.config.bots.len(),
+        "gcbridge serving"
+    );
+    gcbridge_app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("gcbridge stopped");
+    Ok(())
+}
+
+async fn emulator(
+    port: u16,
+    script: Option<PathBuf>,
+    secret: Option<String>,
+) -> anyhow::Result<()> {
+    let script = match script {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            gcbridge_emulator::Script::from_toml_str(&text)
+                .with_context(|| format!("in {}", path.display()))?
+        }
+        None => gcbridge_emulator::Script::demo(),
+    };
+    let mut config = gcbridge_emulator::EmulatorConfig::new(script);
+    if let Some(secret) = secret {
+        config.secrets = vec![secret];
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let emulator = gcbridge_emulator::start(listener, config).await;
+    println!("Direct Line emulator listening on {}", emulator.base_url());
+    shutdown_signal().await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+async fn check(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut failed = false;
+    let config = match AppConfig::load(config.as_deref()) {
+        Ok(c) => {
+            println!("ok    configuration ({} bot(s))", c.bots.len());
+            c
+        }
+        Err(e) => {
+            println!("FAIL  {e}");
+            bail!("configuration is invalid");
+        }
+    };
+    for warning in config.warnings() {
+        println!("warn  {warning}");
+    }
+    match gcbridge_store::open(&config.store_url).await {
+        Ok(store) => match store.ping().await {
+            Ok(()) => println!(
+                "ok    store {}",
+                gcbridge_store::redact_url(&config.store_url)
+            ),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "FAIL  store {}: {e}",
+                    gcbridge_store::redact_url(&config.store_url)
+                );
+            }
+        },
+        Err(e) => {
+            failed = true;
+            println!(
+                "FAIL  store {}: {e}",
+                gcbridge_store::redact_url(&config.store_url)
+            );
+        }
+    }
+    if failed {
+        bail!("some checks failed");
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

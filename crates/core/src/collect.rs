@@ -171,20 +171,17 @@ impl<'p> Collector<'p> {
     fn classify(&mut self, activity: Activity, now: u64, live: bool) {
         let name = activity.name.as_deref().unwrap_or_default();
         match activity.kind.as_str() {
-            Activity::TYPING => {
-                if live {
-                    self.busy_until = self
-                        .busy_until
-                        .max(now.saturating_add(self.timings().typing_hold_ms));
-                }
+            // Typing only matters while the turn is live: carried typing is history.
+            Activity::TYPING if live => {
+                self.busy_until = self
+                    .busy_until
+                    .max(now.saturating_add(self.timings().typing_hold_ms));
             }
             Activity::END_OF_CONVERSATION => self.stop_now(activity, now),
             Activity::EVENT if self.profile.is_handoff_event(name) => self.stop_now(activity, now),
             Activity::EVENT if self.profile.is_end_event(name) => self.stop_now(activity, now),
-            Activity::EVENT if self.profile.is_turn_end_event(name) => {
-                if live {
-                    self.set_stop(now, EndReason::TurnEndEvent);
-                }
+            Activity::EVENT if live && self.profile.is_turn_end_event(name) => {
+                self.set_stop(now, EndReason::TurnEndEvent);
             }
             Activity::MESSAGE => {
                 if live {
@@ -223,10 +220,10 @@ impl<'p> Collector<'p> {
 
     /// What to do at time `now`.
     pub fn decide(&self, now: u64) -> Decision {
-        if let Some((at, reason)) = self.stop {
-            if now >= at || reason == EndReason::StopSignal {
-                return Decision::Done(reason);
-            }
+        if let Some((at, reason)) = self.stop
+            && (now >= at || reason == EndReason::StopSignal)
+        {
+            return Decision::Done(reason);
         }
         if self.posted.is_empty() {
             return Decision::Done(EndReason::NothingPosted);

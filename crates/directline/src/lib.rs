@@ -235,7 +235,11 @@ pub struct Conversation {
     /// A credential: never log it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
-    #[serde(rename = "expires_in", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "expires_in",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_in: Option<u64>,
     /// Contains a token in its query: a credential too.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -589,9 +589,10 @@ mod tests {
 
     #[test]
     fn bot_state_reads_any_case_and_writes_canonical() {
-        let r: TurnResponse =
-            serde_json::from_str(r#"{"botState":"MOREDATA","replymessages":[{"type":"text","text":"hi"}]}"#)
-                .expect("parse");
+        let r: TurnResponse = serde_json::from_str(
+            r#"{"botState":"MOREDATA","replymessages":[{"type":"text","text":"hi"}]}"#,
+        )
+        .expect("parse");
         assert_eq!(r.bot_state, BotState::MoreData);
         assert_eq!(r.reply_messages, vec![ReplyMessage::text("hi")]);
         let out = serde_json::to_value(&r).expect("serialise");
@@ -618,7 +619,8 @@ mod tests {
 
     #[test]
     fn failed_has_error_info_and_empty_replies() {
-        let v = serde_json::to_value(TurnResponse::failed("UnknownBot", "No such bot.")).expect("ser");
+        let v =
+            serde_json::to_value(TurnResponse::failed("UnknownBot", "No such bot.")).expect("ser");
         assert_eq!(
             v,
             serde_json::json!({"botState":"Failed","replyMessages":[],"errorInfo":{"errorCode":"UnknownBot","errorMessage":"No such bot."}})

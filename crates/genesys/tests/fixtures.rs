@@ -8,7 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }
@@ -16,7 +18,8 @@ fn fixture(name: &str) -> Value {
 /// Parse the fixture as `T`, serialise it and require the exact original JSON back.
 fn round_trip<T: DeserializeOwned + Serialize>(name: &str) {
     let original = fixture(name);
-    let parsed: T = serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let parsed: T =
+        serde_json::from_value(original.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let back = serde_json::to_value(&parsed).expect("serialise");
     assert_eq!(back, original, "{name} did not survive a round trip");
 }
@@ -56,9 +59,16 @@ fn bot_lists_round_trip() {
 
 #[test]
 fn request_fields_are_read() {
-    let r: TurnRequest = serde_json::from_value(fixture("genesys-v1-request-button-response.json")).expect("parse");
-    assert_eq!(r.bot_session_id.as_deref(), Some("00000000-0000-4000-a000-00000000b001"));
-    assert_eq!(r.chat_bot.and_then(|c| c.id).as_deref(), Some("contoso-support"));
+    let r: TurnRequest =
+        serde_json::from_value(fixture("genesys-v1-request-button-response.json")).expect("parse");
+    assert_eq!(
+        r.bot_session_id.as_deref(),
+        Some("00000000-0000-4000-a000-00000000b001")
+    );
+    assert_eq!(
+        r.chat_bot.and_then(|c| c.id).as_deref(),
+        Some("contoso-support")
+    );
     let content = r.input_message.and_then(|m| m.content).expect("content");
     let button = content[0].button_response.as_ref().expect("button");
     assert_eq!(button.payload.as_deref(), Some("gcb:qr:1:home-delivery"));

@@ -1,0 +1,472 @@
+//! Configuration: one typed tree. Built-in defaults (documented in `config/gcbridge.toml`), then
+//! an optional TOML file, then `GCBRIDGE_*` environment variables (env wins). Unknown keys are
+//! errors; secrets are wrapped in [`Secret`] so they cannot be printed.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use gcbridge_core::profile::BotProfile;
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// The commented default configuration shipped in the repository.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../../config/gcbridge.toml");
+
+/// The global Direct Line host.
+pub const DEFAULT_DIRECTLINE_URL: &str = "https://directline.botframework.com";
+
+/// How gcbridge reaches one Copilot Studio agent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectLineConfig {
+    /// Base URL (regional host or the emulator), without `/v3/directline`.
+    pub url: Option<String>,
+    /// The Direct Line secret itself (prefer `secret_env`).
+    pub secret: Option<String>,
+    /// Name of the environment variable holding the secret.
+    pub secret_env: Option<String>,
+    /// Copilot Studio token endpoint URL, alternative to a secret.
+    pub token_endpoint: Option<String>,
+}
+
+/// Credential used to reach an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectLineAuth {
+    /// A Direct Line secret: starts conversations and authorises every call.
+    Secret(Secret),
+    /// A Copilot Studio token endpoint: each conversation gets its own token.
+    TokenEndpoint(String),
+}
+
+/// One configured bot: behaviour plus how to reach its agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotConfig {
+    pub profile: BotProfile,
+    /// Base URL without a trailing slash.
+    pub directline_url: String,
+    pub auth: Option<DirectLineAuth>,
+}
+
+/// Genesys-facing settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenesysConfig {
+    /// Header carrying the shared secret.
+    pub secret_header: String,
+    /// Accepted values (rotation). Prefer `GCBRIDGE_GENESYS_SECRET`.
+    pub secrets: Vec<String>,
+}
+
+impl Default for GenesysConfig {
+    fn default() -> Self {
+        Self {
+            secret_header: "Authorization".to_owned(),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// The file format (see `config/gcbridge.toml`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: String,
+    store: String,
+    max_body_bytes: usize,
+    log_content: bool,
+    user_id_key: Option<String>,
+    genesys: GenesysConfig,
+    directline: DirectLineConfig,
+    bot: toml::Table,
+    bots: Vec<toml::Table>,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            store: "embedded:./data/gcbridge.db".to_owned(),
+            max_body_bytes: 256 * 1024,
+            log_content: false,
+            user_id_key: None,
+            genesys: GenesysConfig::default(),
+            directline: DirectLineConfig::default(),
+            bot: toml::Table::new(),
+            bots: Vec::new(),
+        }
+    }
+}
+
+/// The whole, resolved configuration.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub listen: String,
+    pub store_url: String,
+    pub max_body_bytes: usize,
+    /// Log message texts (off by default; never secrets).
+    pub log_content: bool,
+    pub genesys_secret_header: String,
+    pub genesys_secrets: Vec<Secret>,
+    /// Key of the stable user-id HMAC. `None`: derived from the store (see `state`).
+    pub user_id_key: Option<Secret>,
+    pub bots: Vec<BotConfig>,
+    /// True for the single default bot of `[bot]`/env: every `botId` routes to it.
+    pub route_any_bot_id: bool,
+}
+
+/// Everything wrong with a configuration, one line per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl AppConfig {
+    /// Loads defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let text =
+            match file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(vec![format!("cannot read {}: {e}", path.display())])
+                })?),
+                None => None,
+            };
+        Self::from_parts(text.as_deref(), &|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from optional TOML text and an environment lookup.
+    pub fn from_parts(
+        toml_text: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let file: FileConfig = match toml_text {
+            Some(text) => toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))?,
+            None => FileConfig::default(),
+        };
+        let mut problems = Vec::new();
+        let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+
+        let mut listen = file.listen;
+        if let Some(port) = env_nonempty("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            // Azure Functions custom handler: the host forwards requests to this local port.
+            listen = format!("127.0.0.1:{}", port.trim());
+        }
+        if let Some(v) = env_nonempty("GCBRIDGE_LISTEN") {
+            listen = v;
+        }
+        let store_url = env_nonempty("GCBRIDGE_STORE").unwrap_or(file.store);
+        let genesys_secret_header =
+            env_nonempty("GCBRIDGE_GENESYS_SECRET_HEADER").unwrap_or(file.genesys.secret_header);
+        let genesys_secrets: Vec<Secret> = match env_nonempty("GCBRIDGE_GENESYS_SECRET") {
+            Some(v) => split_list(&v),
+            None => file.genesys.secrets,
+        }
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect();
+        let user_id_key = env_nonempty("GCBRIDGE_USER_ID_KEY")
+            .or(file.user_id_key)
+            .map(Secret::new);
+        let log_content = env_nonempty("GCBRIDGE_LOG_CONTENT")
+            .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
+            .unwrap_or(file.log_content);
+
+        // Direct Line settings from the environment describe the single default bot.
+        let env_dl = DirectLineConfig {
+            url: env_nonempty("GCBRIDGE_DIRECTLINE_URL"),
+            secret: env_nonempty("GCBRIDGE_DIRECTLINE_SECRET"),
+            secret_env: None,
+            token_endpoint: env_nonempty("GCBRIDGE_DIRECTLINE_TOKEN_ENDPOINT"),
+        };
+
+        let mut bots = Vec::new();
+        let route_any_bot_id = file.bots.is_empty();
+        if file.bots.is_empty() {
+            let dl = merge_dl(&file.directline, &env_dl);
+            match parse_profile(file.bot, "[bot]") {
+                Ok(profile) => bots.push(build_bot(profile, &dl, env, "[bot]", &mut problems)),
+                Err(e) => problems.push(e),
+            }
+        } else {
+            for (i, mut table) in file.bots.into_iter().enumerate() {
+                let place = format!("[[bots]] #{}", i + 1);
+                let dl = match table.remove("directline") {
+                    Some(v) => match v.try_into::<DirectLineConfig>() {
+                        Ok(dl) => dl,
+                        Err(e) => {
+                            problems.push(format!("{place}.directline: {e}"));
+                            continue;
+                        }
+                    },
+                    None => DirectLineConfig::default(),
+                };
+                // Env variables fill in what a listed bot leaves out.
+                let dl = merge_dl(&env_dl, &dl);
+                match parse_profile(table, &place) {
+                    Ok(profile) => bots.push(build_bot(profile, &dl, env, &place, &mut problems)),
+                    Err(e) => problems.push(e),
+                }
+            }
+        }
+
+        let config = Self {
+            listen,
+            store_url,
+            max_body_bytes: file.max_body_bytes,
+            log_content,
+            genesys_secret_header,
+            genesys_secrets,
+            user_id_key,
+            bots,
+            route_any_bot_id,
+        };
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Static checks (no I/O). Missing credentials are reported by [`AppConfig::warnings`]
+    /// instead, so `check` can explain them and the demo can fill them in.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen = {:?} is not an address:port like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if axum::http::HeaderName::from_bytes(self.genesys_secret_header.as_bytes()).is_err() {
+            problems.push(format!(
+                "genesys.secret_header = {:?} is not a valid HTTP header name",
+                self.genesys_secret_header
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("max_body_bytes must be at least 1024".to_owned());
+        }
+        let mut ids = HashSet::new();
+        for bot in &self.bots {
+            let p = &bot.profile;
+            if p.id.trim().is_empty() || p.id.len() > 100 || p.id.trim() != p.id {
+                problems.push(format!(
+                    "bot id {:?} must be 1-100 characters without surrounding spaces",
+                    p.id
+                ));
+            }
+            if !ids.insert(p.id.clone()) {
+                problems.push(format!("bot id {:?} is listed twice", p.id));
+            }
+            let t = &p.timings;
+            if t.deadline_ms <= t.response_margin_ms + 100 {
+                problems.push(format!(
+                    "bot {:?}: timings.deadline_ms must exceed response_margin_ms by at least 100",
+                    p.id
+                ));
+            }
+            if t.poll_interval_ms == 0 {
+                problems.push(format!(
+                    "bot {:?}: timings.poll_interval_ms must be > 0",
+                    p.id
+                ));
+            }
+            if !(bot.directline_url.starts_with("https://")
+                || bot.directline_url.starts_with("http://"))
+            {
+                problems.push(format!(
+                    "bot {:?}: Direct Line URL must start with https:// (or http:// for local tests)",
+                    p.id
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Problems that do not stop the process from starting but stop turns from working.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for bot in &self.bots {
+            if bot.auth.is_none() {
+                warnings.push(format!(
+                    "bot {:?} has no Direct Line secret or token endpoint (set GCBRIDGE_DIRECTLINE_SECRET or GCBRIDGE_DIRECTLINE_TOKEN_ENDPOINT)",
+                    bot.profile.id
+                ));
+            }
+        }
+        if self.genesys_secrets.is_empty() {
+            warnings.push(
+                "no Genesys secret configured (GCBRIDGE_GENESYS_SECRET): every caller is accepted"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(|s| s.trim().to_owned()).collect()
+}
+
+/// `over` wins field by field over `base`.
+fn merge_dl(base: &DirectLineConfig, over: &DirectLineConfig) -> DirectLineConfig {
+    DirectLineConfig {
+        url: over.url.clone().or_else(|| base.url.clone()),
+        secret: over.secret.clone().or_else(|| base.secret.clone()),
+        secret_env: over.secret_env.clone().or_else(|| base.secret_env.clone()),
+        token_endpoint: over
+            .token_endpoint
+            .clone()
+            .or_else(|| base.token_endpoint.clone()),
+    }
+}
+
+fn parse_profile(table: toml::Table, place: &str) -> Result<BotProfile, String> {
+    toml::Value::Table(table)
+        .try_into::<BotProfile>()
+        .map_err(|e| format!("{place}: {e}"))
+}
+
+fn build_bot(
+    profile: BotProfile,
+    dl: &DirectLineConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    place: &str,
+    problems: &mut Vec<String>,
+) -> BotConfig {
+    let secret = match (&dl.secret, &dl.secret_env) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(var)) => {
+            let value = env(var).filter(|v| !v.trim().is_empty());
+            if value.is_none() {
+                problems.push(format!(
+                    "{place}: directline.secret_env names {var}, which is not set"
+                ));
+            }
+            value
+        }
+        (None, None) => None,
+    };
+    let auth = match (secret, &dl.token_endpoint) {
+        (Some(s), _) => Some(DirectLineAuth::Secret(Secret::new(s.trim()))),
+        (None, Some(url)) => Some(DirectLineAuth::TokenEndpoint(url.trim().to_owned())),
+        (None, None) => None,
+    };
+    BotConfig {
+        profile,
+        directline_url: dl
+            .url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DIRECTLINE_URL.to_owned())
+            .trim()
+            .trim_end_matches('/')
+            .trim_end_matches("/v3/directline")
+            .to_owned(),
+        auth,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn shipped_default_file_equals_built_in_defaults() {
+        let from_file =
+            AppConfig::from_parts(Some(DEFAULT_CONFIG_TOML), &env_of(&[])).expect("file");
+        let built_in = AppConfig::from_parts(None, &env_of(&[])).expect("defaults");
+        assert_eq!(from_file.listen, built_in.listen);
+        assert_eq!(from_file.store_url, built_in.store_url);
+        assert_eq!(from_file.bots, built_in.bots);
+        assert_eq!(from_file.max_body_bytes, built_in.max_body_bytes);
+        assert_eq!(
+            from_file.genesys_secret_header,
+            built_in.genesys_secret_header
+        );
+        assert_eq!(built_in.bots.len(), 1);
+        assert_eq!(built_in.bots[0].profile, BotProfile::default());
+    }
+
+    #[test]
+    fn env_wins_and_secrets_rotate() {
+        let c = AppConfig::from_parts(
+            Some("listen = \"127.0.0.1:9000\"\n"),
+            &env_of(&[
+                ("GCBRIDGE_LISTEN", "127.0.0.1:9100"),
+                ("GCBRIDGE_GENESYS_SECRET", "old, new ,"),
+                ("GCBRIDGE_DIRECTLINE_SECRET", "dl-secret"),
+                (
+                    "GCBRIDGE_DIRECTLINE_URL",
+                    "https://europe.directline.botframework.com/v3/directline/",
+                ),
+            ]),
+        )
+        .expect("config");
+        assert_eq!(c.listen, "127.0.0.1:9100");
+        assert_eq!(
+            c.genesys_secrets,
+            vec![Secret::new("old"), Secret::new("new")]
+        );
+        assert_eq!(
+            c.bots[0].directline_url,
+            "https://europe.directline.botframework.com"
+        );
+        assert_eq!(
+            c.bots[0].auth,
+            Some(DirectLineAuth::Secret(Secret::new("dl-secret")))
+        );
+        assert!(!format!("{c:?}").contains("dl-secret"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_their_place() {
+        let e = AppConfig::from_parts(Some("lisen = \"x\""), &env_of(&[])).expect_err("unknown");
+        assert!(e.to_string().contains("lisen"), "{e}");
+        let e =
+            AppConfig::from_parts(Some("[bot]\nquite_ms = 5\n"), &env_of(&[])).expect_err("bot");
+        assert!(e.to_string().contains("quite_ms"), "{e}");
+    }
+
+    #[test]
+    fn several_bots_with_env_secrets() {
+        let text = r#"
+[[bots]]
+id = "sales"
+directline = { secret_env = "SALES_DL", url = "https://india.directline.botframework.com" }
+[[bots]]
+id = "support"
+handoff_variables = [{ name = "OrderNumber" }]
+directline = { token_endpoint = "https://x.environment.api.powerplatform.com/powervirtualagents/botsbyschema/s/directline/token?api-version=2022-03-01-preview" }
+"#;
+        let c = AppConfig::from_parts(Some(text), &env_of(&[("SALES_DL", "s3cret")])).expect("ok");
+        assert_eq!(c.bots.len(), 2);
+        assert!(matches!(
+            c.bots[1].auth,
+            Some(DirectLineAuth::TokenEndpoint(_))
+        ));
+        let e = AppConfig::from_parts(Some(text), &env_of(&[])).expect_err("missing env");
+        assert!(e.to_string().contains("SALES_DL"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = AppConfig::from_parts(
+            Some("listen = \"nope\"\n[bot]\ntimings = { deadline_ms = 100 }\n"),
+            &env_of(&[]),
+        )
+        .expect_err("bad");
+        let text = e.to_string();
+        assert!(text.contains("listen"), "{text}");
+        assert!(text.contains("deadline_ms"), "{text}");
+    }
+}

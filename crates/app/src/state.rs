@@ -1,0 +1,128 @@
+//! Shared state of a running gcbridge: configuration, store, Direct Line client, locks.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gcbridge_core::request::BotRef;
+use gcbridge_store::SessionStore;
+use rand::RngCore;
+
+use crate::config::{AppConfig, BotConfig};
+use crate::dl::DirectLineClient;
+use crate::locks::SessionLocks;
+use crate::secret::Secret;
+
+/// Everything a request handler needs. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: AppConfig,
+    pub store: Arc<dyn SessionStore>,
+    pub dl: DirectLineClient,
+    pub locks: SessionLocks,
+    /// Key of the stable user-id HMAC.
+    pub user_id_key: Secret,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("session store: {0}")]
+    Store(#[from] gcbridge_store::StoreError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("user id key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Opens the configured store and builds the Direct Line client.
+    pub async fn new(config: AppConfig) -> Result<Self, StartError> {
+        let store = gcbridge_store::open(&config.store_url).await?;
+        Self::with_store(config, store)
+    }
+
+    /// Builds the state around an already opened store (tests, embedding).
+    pub fn with_store(config: AppConfig, store: Arc<dyn SessionStore>) -> Result<Self, StartError> {
+        let user_id_key = match &config.user_id_key {
+            Some(key) => key.clone(),
+            None => default_user_id_key(&config.store_url)?,
+        };
+        Ok(Self {
+            dl: DirectLineClient::new()?,
+            locks: SessionLocks::default(),
+            user_id_key,
+            store,
+            config,
+        })
+    }
+
+    /// The bot a request is for (`mapping.md` §1.1): `chatBot.id`, then `botId` as id, then
+    /// `botId` as display name. With the single default bot every request routes to it.
+    pub fn resolve_bot(&self, bot: &BotRef) -> Option<&BotConfig> {
+        let bots = &self.config.bots;
+        if self.config.route_any_bot_id {
+            return bots.first();
+        }
+        let by_id = |id: &str| bots.iter().find(|b| b.profile.id == id);
+        bot.chat_bot_id
+            .as_deref()
+            .and_then(by_id)
+            .or_else(|| bot.bot_id.as_deref().and_then(by_id))
+            .or_else(|| {
+                let name = bot.bot_id.as_deref()?;
+                bots.iter().find(|b| b.profile.name == name)
+            })
+    }
+}
+
+/// Without a configured key: a key file next to the embedded store (so user ids survive
+/// restarts), or a random per-process key for other stores.
+fn default_user_id_key(store_url: &str) -> Result<Secret, StartError> {
+    let Some(path) = store_url.strip_prefix("embedded:") else {
+        tracing::warn!(
+            "GCBRIDGE_USER_ID_KEY is not set: using a per-process key; set it when several instances share a store"
+        );
+        return Ok(Secret::new(random_hex(32)));
+    };
+    let dir = Path::new(path).parent().unwrap_or(Path::new("."));
+    let file = dir.join("user-id.key");
+    let err = |source| StartError::KeyFile {
+        path: file.display().to_string(),
+        source,
+    };
+    if file.exists() {
+        let text = std::fs::read_to_string(&file).map_err(err)?;
+        if text.trim().is_empty() {
+            return Err(err(std::io::Error::other("the file is empty")));
+        }
+        return Ok(Secret::new(text.trim()));
+    }
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let key = random_hex(32);
+    write_private(&file, &key).map_err(err)?;
+    Ok(Secret::new(key))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

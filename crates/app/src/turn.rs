@@ -1,0 +1,674 @@
+//! One Genesys turn, end to end (`direct-line.md` §10.3): load the session, start or reuse the
+//! Direct Line conversation, catch up on late replies, post, collect, translate, save, answer.
+//!
+//! This is the only module that sequences I/O for a turn; every decision is delegated to the
+//! pure core (`plan_turn`, `Collector`, `translate`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gcbridge_core::collect::{Collector, Decision, EndReason};
+use gcbridge_core::errors::ErrorCode;
+use gcbridge_core::locale::locale_for;
+use gcbridge_core::plan::{PostPurpose, plan_turn};
+use gcbridge_core::profile::OnAgentError;
+use gcbridge_core::request::{Input, Turn};
+use gcbridge_core::session::{
+    DecodeError, DirectLineSession, LastRequest, PostedActivity, SessionRecord, SessionState,
+};
+use gcbridge_core::translate::{agent_error_escalation, translate};
+use gcbridge_core::user_id::stable_user_id;
+use gcbridge_directline::{Activity, ChannelAccount};
+use gcbridge_genesys::{BotState, TurnResponse};
+use gcbridge_store::{Revision, StoreError};
+use rand::Rng;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::{BotConfig, DirectLineAuth};
+use crate::dl::{Bearer, DlError};
+use crate::state::AppState;
+
+/// Where a turn request came from (metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    V1,
+    Dbc,
+}
+
+impl Endpoint {
+    fn label(self) -> &'static str {
+        match self {
+            Endpoint::V1 => "v1",
+            Endpoint::Dbc => "dbc",
+        }
+    }
+}
+
+/// Answers one validated turn. Never fails: every problem becomes a `Failed` answer.
+pub async fn handle_turn(
+    state: &AppState,
+    endpoint: Endpoint,
+    turn: Turn,
+    started: Instant,
+) -> TurnResponse {
+    let span = info_span!(
+        "turn",
+        endpoint = endpoint.label(),
+        bot = tracing::field::Empty,
+        bot_session = %turn.bot_session_id,
+        genesys_conversation = turn.genesys_conversation_id.as_deref().unwrap_or(""),
+    );
+    async move {
+        let response = match state.resolve_bot(&turn.bot) {
+            None => {
+                warn!("no configured bot matches the request's botId/chatBot.id");
+                ErrorCode::UnknownBot.response()
+            }
+            Some(bot) => {
+                tracing::Span::current().record("bot", bot.profile.id.as_str());
+                let _guard = state.locks.lock(turn.bot_session_id.as_str()).await;
+                TurnRun::new(state, bot, &turn, started).run().await
+            }
+        };
+        record_outcome(endpoint, &response, started);
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Counts the answer and logs one line per turn (ids and counts only).
+pub fn record_outcome(endpoint: Endpoint, response: &TurnResponse, started: Instant) {
+    let code = response
+        .error_info
+        .as_ref()
+        .map(|e| e.error_code.clone())
+        .unwrap_or_default();
+    let elapsed = started.elapsed();
+    metrics::counter!(
+        "gcbridge_turns_total",
+        "endpoint" => endpoint.label(),
+        "bot_state" => response.bot_state.as_str(),
+        "error_code" => code.clone()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "gcbridge_turn_seconds",
+        "endpoint" => endpoint.label(),
+        "bot_state" => response.bot_state.as_str()
+    )
+    .record(elapsed.as_secs_f64());
+    info!(
+        bot_state = response.bot_state.as_str(),
+        intent = response.intent.as_deref().unwrap_or(""),
+        error_code = code,
+        replies = response.reply_messages.len(),
+        ms = elapsed.as_millis() as u64,
+        "turn answered"
+    );
+}
+
+/// Milliseconds since the Unix epoch (for stored timestamps and expiry).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Store key of a bot session.
+pub fn session_key(bot_session_id: &str) -> String {
+    format!("session:{bot_session_id}")
+}
+
+/// A turn's failure before anything useful could be answered.
+#[derive(Debug)]
+enum Failure {
+    /// Direct Line failed before the customer's message was posted.
+    Agent(DlError),
+    /// Any other fixed code.
+    Code(ErrorCode),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        warn!(error = %e, "session store failed");
+        metrics::counter!("gcbridge_store_errors_total").increment(1);
+        Failure::Code(ErrorCode::StoreUnavailable)
+    }
+}
+
+/// Maps a Direct Line failure to the Genesys error code (`mapping.md` §5.4).
+fn agent_error_code(e: &DlError) -> ErrorCode {
+    match e {
+        DlError::Status {
+            status: 401 | 403, ..
+        } => ErrorCode::AgentAuthFailed,
+        DlError::Status { status: 404, .. } => ErrorCode::ConversationLost,
+        DlError::Status { status: 429, .. } => ErrorCode::AgentThrottled,
+        DlError::Status { status: 400, .. } => ErrorCode::Internal,
+        _ => ErrorCode::AgentUnavailable,
+    }
+}
+
+struct TurnRun<'a> {
+    state: &'a AppState,
+    bot: &'a BotConfig,
+    turn: &'a Turn,
+    started: Instant,
+    /// Answer must leave by then (deadline minus the response margin).
+    hard_stop: Instant,
+    now_ms: u64,
+}
+
+impl<'a> TurnRun<'a> {
+    fn new(state: &'a AppState, bot: &'a BotConfig, turn: &'a Turn, started: Instant) -> Self {
+        let t = &bot.profile.timings;
+        let budget = t.deadline_ms.saturating_sub(t.response_margin_ms);
+        Self {
+            state,
+            bot,
+            turn,
+            started,
+            hard_stop: started + Duration::from_millis(budget),
+            now_ms: unix_ms(),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    async fn run(self) -> TurnResponse {
+        let key = session_key(self.turn.bot_session_id.as_str());
+        let loaded = match self.state.store.load(&key).await {
+            Ok(v) => v,
+            Err(e) => return self.fail(Failure::from(e)),
+        };
+        let (existing, revision) = match loaded {
+            None => (None, None),
+            Some(stored) => match SessionRecord::decode(&stored.value) {
+                Ok(record) => (Some(record), Some(stored.revision)),
+                Err(DecodeError::Malformed) => {
+                    // An unreadable record cannot be continued; replace it (CAS on its revision).
+                    warn!("stored session record is unreadable; starting a new conversation");
+                    (None, Some(stored.revision))
+                }
+                Err(e @ DecodeError::FutureVersion(_)) => {
+                    warn!(error = %e, "stored session record is from a newer gcbridge");
+                    return self.fail(Failure::Code(ErrorCode::Internal));
+                }
+            },
+        };
+
+        if let Some(record) = &existing {
+            if let Some(replay) = self.replay(record) {
+                return replay;
+            }
+        }
+
+        let mut record = match existing {
+            Some(record) if !record.has_ended() => record,
+            _ => match self.start_conversation().await {
+                Ok(record) => record,
+                Err(f) => return self.fail(f),
+            },
+        };
+        let first_turn = record.turn == 0;
+        match self.collect(&mut record, first_turn).await {
+            Ok(response) => self.finish(record, revision, response, &key).await,
+            Err(f) => {
+                let response = self.fail(f);
+                // Remember the failure so a retry gets the same answer; best effort.
+                record.state = SessionState::Failed;
+                self.remember(&mut record, &response);
+                if let Err(e) = self.save(&key, &record, revision).await {
+                    debug!(error = %e, "could not record the failed session");
+                }
+                response
+            }
+        }
+    }
+
+    /// The stored answer when this request repeats the previous one (`genesys-bot-connector.md`
+    /// §5.4): same `messageId`, or same input within the duplicate window.
+    fn replay(&self, record: &SessionRecord) -> Option<TurnResponse> {
+        let last = record.last_request.as_ref()?;
+        if last.key != self.turn.request_key {
+            return None;
+        }
+        let window = self.bot.profile.duplicate_window_secs.saturating_mul(1000);
+        let fresh = self.now_ms.saturating_sub(last.at_ms) <= window;
+        (self.turn.message_id.is_some() || fresh).then(|| {
+            metrics::counter!("gcbridge_requests_replayed_total").increment(1);
+            info!("repeated request answered from the stored response");
+            last.response.clone()
+        })
+    }
+
+    fn bearer<'r>(&'r self, record: &'r SessionRecord) -> Result<Bearer<'r>, Failure> {
+        match (&self.bot.auth, &record.dl.token) {
+            (Some(DirectLineAuth::Secret(secret)), _) => Ok(Bearer::Secret(secret)),
+            (_, Some(token)) => Ok(Bearer::Token(token)),
+            _ => Err(Failure::Code(ErrorCode::AgentAuthFailed)),
+        }
+    }
+
+    /// Starts a Direct Line conversation for a new (or restarted) bot session.
+    async fn start_conversation(&self) -> Result<SessionRecord, Failure> {
+        let base = self.bot.directline_url.as_str();
+        let dl = &self.state.dl;
+        let (conversation, token) = match &self.bot.auth {
+            None => {
+                warn!("bot has no Direct Line credential configured");
+                return Err(Failure::Code(ErrorCode::AgentAuthFailed));
+            }
+            Some(DirectLineAuth::Secret(secret)) => {
+                let c = self
+                    .retrying(|| {
+                        dl.start_conversation(base, Bearer::Secret(secret), self.hard_stop)
+                    })
+                    .await
+                    .map_err(Failure::Agent)?;
+                (c, None)
+            }
+            Some(DirectLineAuth::TokenEndpoint(url)) => {
+                let t = self
+                    .retrying(|| dl.fetch_token(url, self.hard_stop))
+                    .await
+                    .map_err(Failure::Agent)?;
+                let token = t.token.clone().ok_or(Failure::Agent(DlError::Decode))?;
+                let c = self
+                    .retrying(|| dl.start_conversation(base, Bearer::Token(&token), self.hard_stop))
+                    .await
+                    .map_err(Failure::Agent)?;
+                let token = c.token.clone().unwrap_or(token);
+                let expires_in = c.expires_in.or(t.expires_in).unwrap_or(1800);
+                (c, Some((token, self.now_ms + expires_in * 1000)))
+            }
+        };
+        let conversation_id = conversation
+            .conversation_id
+            .filter(|id| !id.is_empty())
+            .ok_or(Failure::Agent(DlError::Decode))?;
+        metrics::counter!("gcbridge_conversations_started_total").increment(1);
+        let profile = &self.bot.profile;
+        let (token, token_expires_at_ms) = token.unzip();
+        Ok(SessionRecord::new(
+            &profile.id,
+            &profile.version,
+            self.turn.genesys_conversation_id.clone(),
+            DirectLineSession {
+                conversation_id,
+                base_url: base.to_owned(),
+                token,
+                token_expires_at_ms,
+                user_id: stable_user_id(
+                    self.state.user_id_key.expose().as_bytes(),
+                    self.turn.bot_session_id.as_str(),
+                ),
+            },
+            locale_for(self.turn.language_code.as_deref(), &profile.default_locale),
+            self.now_ms,
+            self.turn.session_timeout_minutes,
+        ))
+    }
+
+    /// Token mode: refresh the conversation token once half its life has passed.
+    async fn refresh_token_if_due(&self, record: &mut SessionRecord) {
+        let (Some(token), Some(expires_at)) = (&record.dl.token, record.dl.token_expires_at_ms)
+        else {
+            return;
+        };
+        let issued_for = 1_800_000u64;
+        if self.now_ms + issued_for / 2 < expires_at {
+            return;
+        }
+        match self
+            .state
+            .dl
+            .refresh_token(&record.dl.base_url, token, self.hard_stop)
+            .await
+        {
+            Ok(c) => {
+                if let Some(new) = c.token {
+                    record.dl.token = Some(new);
+                    record.dl.token_expires_at_ms =
+                        Some(self.now_ms + c.expires_in.unwrap_or(1800) * 1000);
+                }
+            }
+            Err(e) => warn!(error = %e, "Direct Line token refresh failed"),
+        }
+    }
+
+    /// Catch up, post, and collect until the collector says the turn is over.
+    async fn collect(
+        &self,
+        record: &mut SessionRecord,
+        first_turn: bool,
+    ) -> Result<TurnResponse, Failure> {
+        self.refresh_token_if_due(record).await;
+        record.turn += 1;
+        record.touch(self.now_ms, self.turn.session_timeout_minutes);
+        let profile = &self.bot.profile;
+        let mut collector = Collector::new(
+            profile,
+            0,
+            &record.delivered_ids,
+            record.delivered_watermark.clone(),
+        );
+        let conversation_id = record.dl.conversation_id.clone();
+        let base = record.dl.base_url.clone();
+
+        let mut ending_carried = false;
+        if !first_turn {
+            let bearer = self.bearer(record)?;
+            let set = self
+                .retrying(|| {
+                    self.state.dl.get_activities(
+                        &base,
+                        bearer,
+                        &conversation_id,
+                        collector.watermark(),
+                        self.hard_stop,
+                    )
+                })
+                .await
+                .map_err(Failure::Agent)?;
+            ending_carried = collector.catch_up(set, self.elapsed_ms());
+        }
+
+        if ending_carried {
+            // The session ends with what the agent already said; the input is kept for the
+            // transcript but not sent to an agent that has finished.
+            record.pending_input = match &self.turn.input {
+                Input::Text(t) => Some(t.clone()),
+                Input::Button { payload, .. } => Some(payload.clone()),
+                _ => None,
+            };
+        } else {
+            let plan = plan_turn(profile, record, self.turn, first_turn);
+            for post in plan.posts {
+                let id = self.post(record, &post.activity).await.map_err(|e| {
+                    warn!(error = %e, purpose = ?post.purpose, "posting to Direct Line failed");
+                    Failure::Agent(e)
+                })?;
+                collector.posted(&id);
+                record.remember_posted(PostedActivity {
+                    activity_id: id,
+                    client_activity_id: post.activity.client_activity_id().unwrap_or_default(),
+                    turn: record.turn,
+                });
+                if post.purpose == PostPurpose::Message && self.state.config.log_content {
+                    debug!(
+                        text = post.activity.text.as_deref().unwrap_or(""),
+                        "customer message posted"
+                    );
+                }
+            }
+        }
+
+        let wait_started = Instant::now();
+        let reason = self
+            .poll_until_done(record, &mut collector, &base, &conversation_id)
+            .await;
+        metrics::counter!("gcbridge_turn_end_total", "reason" => reason.as_str()).increment(1);
+        metrics::histogram!("gcbridge_turn_wait_seconds")
+            .record(wait_started.elapsed().as_secs_f64());
+
+        let collected = collector.finish();
+        if collected.carried > 0 {
+            metrics::counter!("gcbridge_activities_carried_total")
+                .increment(collected.carried as u64);
+        }
+        metrics::counter!("gcbridge_activities_delivered_total")
+            .increment(collected.activities.len() as u64);
+        if self.state.config.log_content {
+            for a in &collected.activities {
+                debug!(kind = %a.kind, text = a.text.as_deref().unwrap_or(""), "agent activity");
+            }
+        }
+        record.delivered_watermark = collected.watermark;
+        record.remember_delivered(collected.delivered_ids);
+        let translation = translate(profile, &collected.activities);
+        if translation.ending.is_some() {
+            record.state = SessionState::Completed;
+        }
+        debug!(
+            end = reason.as_str(),
+            activities = collected.activities.len(),
+            carried = collected.carried,
+            "replies collected"
+        );
+        Ok(translation.response)
+    }
+
+    /// Polls until the collector is done. Errors while polling never fail the turn: the
+    /// customer's message is already with the agent, and whatever is not read now is read at
+    /// the start of the next turn.
+    async fn poll_until_done(
+        &self,
+        record: &SessionRecord,
+        collector: &mut Collector<'_>,
+        base: &str,
+        conversation_id: &str,
+    ) -> EndReason {
+        let t = &self.bot.profile.timings;
+        let mut next_poll = Instant::now() + Duration::from_millis(t.first_poll_delay_ms);
+        loop {
+            let wake_ms = match collector.decide(self.elapsed_ms()) {
+                Decision::Done(reason) => return reason,
+                Decision::WaitUntil(ms) => ms,
+            };
+            let wake = (self.started + Duration::from_millis(wake_ms)).min(next_poll);
+            tokio::time::sleep_until(wake).await;
+            if Instant::now() < next_poll {
+                continue;
+            }
+            let Ok(bearer) = self.bearer(record) else {
+                return EndReason::Deadline;
+            };
+            match self
+                .state
+                .dl
+                .get_activities(
+                    base,
+                    bearer,
+                    conversation_id,
+                    collector.watermark(),
+                    self.hard_stop,
+                )
+                .await
+            {
+                Ok(set) => {
+                    collector.receive(set, self.elapsed_ms());
+                    next_poll = Instant::now() + Duration::from_millis(t.poll_interval_ms);
+                }
+                Err(DlError::Status {
+                    status: 429,
+                    retry_after,
+                    ..
+                }) => {
+                    next_poll = Instant::now()
+                        + retry_after
+                            .unwrap_or(Duration::from_millis(t.poll_interval_ms))
+                            .max(Duration::from_millis(t.poll_interval_ms));
+                }
+                Err(e) => {
+                    debug!(error = %e, "polling failed; trying again");
+                    next_poll = Instant::now() + Duration::from_millis(t.poll_interval_ms);
+                }
+            }
+        }
+    }
+
+    /// Posts one activity. Throttling is waited out when `Retry-After` fits in the budget (the
+    /// activity was refused, so repeating it cannot duplicate it); other failures are not
+    /// retried because a POST that may have reached the agent must not be sent twice.
+    async fn post(&self, record: &SessionRecord, activity: &Activity) -> Result<String, DlError> {
+        let bearer = self.bearer(record).map_err(|_| DlError::Status {
+            status: 401,
+            retry_after: None,
+            token_expired: false,
+        })?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let result = self
+                .state
+                .dl
+                .post_activity(
+                    &record.dl.base_url,
+                    bearer,
+                    &record.dl.conversation_id,
+                    activity,
+                    self.hard_stop,
+                )
+                .await;
+            match result {
+                Err(DlError::Status {
+                    status: 429,
+                    retry_after,
+                    token_expired,
+                }) if attempts < 3 => {
+                    if !self.wait_for_retry(retry_after).await {
+                        return Err(DlError::Status {
+                            status: 429,
+                            retry_after,
+                            token_expired,
+                        });
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Repeats an idempotent call on 429 (after `Retry-After`) and on transient failures (after
+    /// a short jitter), at most three attempts and never past the hard stop.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> Result<T, DlError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DlError>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) if attempts < 3 => {
+                    let wait = match &e {
+                        DlError::Status {
+                            status: 429,
+                            retry_after,
+                            ..
+                        } => *retry_after,
+                        e if e.is_transient() => {
+                            Some(Duration::from_millis(rand::rng().random_range(50..200)))
+                        }
+                        _ => return Err(e),
+                    };
+                    if !self.wait_for_retry(wait).await {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sleeps for `wait` (default 1 s) if that leaves time to try again; false otherwise.
+    async fn wait_for_retry(&self, wait: Option<Duration>) -> bool {
+        let wait = wait.unwrap_or(Duration::from_secs(1));
+        let retry_at = Instant::now() + wait;
+        // Leave at least a little time for the repeated call itself.
+        if retry_at + Duration::from_millis(100) >= self.hard_stop {
+            return false;
+        }
+        tokio::time::sleep_until(retry_at).await;
+        true
+    }
+
+    fn remember(&self, record: &mut SessionRecord, response: &TurnResponse) {
+        record.last_request = Some(LastRequest {
+            key: self.turn.request_key.clone(),
+            response: response.clone(),
+            at_ms: self.now_ms,
+        });
+    }
+
+    async fn save(
+        &self,
+        key: &str,
+        record: &SessionRecord,
+        revision: Option<Revision>,
+    ) -> Result<Revision, StoreError> {
+        self.state
+            .store
+            .save(key, record.encode(), revision, record.expires_at_ms)
+            .await
+    }
+
+    /// Persists the session, then releases the answer (nothing is answered that is not saved).
+    async fn finish(
+        &self,
+        mut record: SessionRecord,
+        revision: Option<Revision>,
+        response: TurnResponse,
+        key: &str,
+    ) -> TurnResponse {
+        self.remember(&mut record, &response);
+        if let Err(e) = self.save(key, &record, revision).await {
+            // The replies stay behind the stored watermark and are read again next turn.
+            return self.fail(Failure::from(e));
+        }
+        if response.bot_state == BotState::Complete {
+            self.end_conversation(&record);
+        }
+        response
+    }
+
+    /// Best effort: tell Direct Line we are done, without delaying the answer.
+    fn end_conversation(&self, record: &SessionRecord) {
+        let (Some(auth), dl) = (self.bot.auth.clone(), self.state.dl.clone()) else {
+            return;
+        };
+        let activity = Activity {
+            kind: Activity::END_OF_CONVERSATION.to_owned(),
+            from: Some(ChannelAccount::new(record.dl.user_id.clone(), "user")),
+            ..Activity::default()
+        };
+        let base = record.dl.base_url.clone();
+        let conversation = record.dl.conversation_id.clone();
+        let token = record.dl.token.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let bearer = match (&auth, &token) {
+                (DirectLineAuth::Secret(s), _) => Bearer::Secret(s),
+                (_, Some(t)) => Bearer::Token(t),
+                _ => return,
+            };
+            if let Err(e) = dl
+                .post_activity(&base, bearer, &conversation, &activity, deadline)
+                .await
+            {
+                debug!(error = %e, "endOfConversation to Direct Line failed (ignored)");
+            }
+        });
+    }
+
+    fn fail(&self, failure: Failure) -> TurnResponse {
+        let code = match &failure {
+            Failure::Code(code) => *code,
+            Failure::Agent(e) => {
+                warn!(error = %e, "Direct Line failed before the customer's message was posted");
+                agent_error_code(e)
+            }
+        };
+        let agent_problem = matches!(failure, Failure::Agent(_));
+        if agent_problem && self.bot.profile.on_agent_error == OnAgentError::Escalate {
+            return agent_error_escalation(&self.bot.profile);
+        }
+        code.response()
+    }
+}

@@ -1,0 +1,542 @@
+//! `gcbridge chat`: a terminal stand-in for Genesys. It sends Bot Connector v1 requests the way a
+//! Genesys messaging flow does (one bot session, a request per customer message) and renders the
+//! answers as a customer and a flow designer would want to read them.
+//!
+//! Interactive on a terminal (line editing, history); with piped input it reads one message per
+//! line and prints plain text, which is how the end-to-end tests drive it.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use gcbridge_genesys::{BotState, CardActionKind, ReplyContent, ReplyKind, TurnResponse};
+use serde_json::{Value, json};
+
+/// Flags of `gcbridge chat`.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// gcbridge base URL (e.g. http://127.0.0.1:8080) or the full utterance URL.
+    #[arg(long, env = "GCBRIDGE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Shared secret sent in the credential header, as the Genesys integration would.
+    #[arg(long, env = "GCBRIDGE_GENESYS_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Credential header name.
+    #[arg(
+        long,
+        env = "GCBRIDGE_GENESYS_SECRET_HEADER",
+        default_value = "Authorization"
+    )]
+    pub header: String,
+    /// botId to send (as chosen in Architect).
+    #[arg(long, default_value = "copilot")]
+    pub bot_id: String,
+    /// Genesys languageCode.
+    #[arg(long, default_value = "en-us")]
+    pub language: String,
+    /// Input session variables, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Do not send the opening empty turn that makes the agent greet.
+    #[arg(long)]
+    pub no_greeting: bool,
+}
+
+fn parse_param(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected NAME=VALUE, got {raw:?}"))
+}
+
+/// A click the user can make by typing its number.
+#[derive(Debug, Clone, PartialEq)]
+struct Choice {
+    label: String,
+    payload: String,
+    kind: &'static str,
+}
+
+/// One Genesys bot session as the chat keeps it.
+struct Session {
+    bot_session_id: String,
+    conversation_id: String,
+    choices: Vec<Choice>,
+    ended: bool,
+}
+
+impl Session {
+    fn new() -> Self {
+        Self {
+            bot_session_id: uuid::Uuid::new_v4().to_string(),
+            conversation_id: uuid::Uuid::new_v4().to_string(),
+            choices: Vec::new(),
+            ended: false,
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+    args: ChatArgs,
+    style: Style,
+}
+
+/// ANSI styling, on only for terminals.
+#[derive(Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn bot(&self, t: &str) -> String {
+        self.paint("36", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn alert(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    fn error(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+}
+
+/// Runs the chat until the user quits or input ends.
+pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
+    let url = if args.url.contains("/genesys/") {
+        args.url.clone()
+    } else {
+        format!("{}/genesys/v1/utterance", args.url.trim_end_matches('/'))
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let style = Style {
+        color: std::io::stdout().is_terminal(),
+    };
+    let client = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(70))
+            .build()
+            .context("building the HTTP client")?,
+        url,
+        args,
+        style,
+    };
+    if interactive {
+        println!(
+            "{}",
+            style.dim(&format!(
+                "Chatting with {} as Genesys would. Type a message; a number picks a button; /new starts a new session; /quit leaves.",
+                client.url
+            ))
+        );
+    }
+    let mut session = Session::new();
+    if !client.args.no_greeting {
+        client.turn(&mut session, Input::Greeting).await;
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<String>>(1);
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
+    // Line editing is blocking: it runs on its own thread, one line per turn.
+    std::thread::spawn(move || read_lines(interactive, tx, ack_rx));
+    while let Some(line) = rx.recv().await {
+        let Some(line) = line else { break };
+        let text = line.trim();
+        match text {
+            "/quit" | "/exit" => break,
+            "/new" => {
+                session = Session::new();
+                println!("{}", style.dim("— new bot session —"));
+                if !client.args.no_greeting {
+                    client.turn(&mut session, Input::Greeting).await;
+                }
+            }
+            "/help" => println!(
+                "{}",
+                style.dim("Type a message; a number picks a button; /new starts a new session; /quit leaves.")
+            ),
+            _ => {
+                if session.ended {
+                    session = Session::new();
+                    println!("{}", style.dim("— the previous bot session ended; new bot session —"));
+                }
+                let input = match text.parse::<usize>().ok().and_then(|n| session.choices.get(n.wrapping_sub(1))) {
+                    Some(choice) => Input::Button(choice.clone()),
+                    None => Input::Text(text.to_owned()),
+                };
+                client.turn(&mut session, input).await;
+            }
+        }
+        if ack_tx.send(()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn read_lines(
+    interactive: bool,
+    tx: tokio::sync::mpsc::Sender<Option<String>>,
+    ack: std::sync::mpsc::Receiver<()>,
+) {
+    if interactive {
+        let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+            let _ = tx.blocking_send(None);
+            return;
+        };
+        loop {
+            match editor.readline("you › ") {
+                Ok(line) => {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if tx.blocking_send(Some(line)).is_err() || ack.recv().is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+            }
+        }
+    } else {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+                Ok(_) => {
+                    let text = line.trim_end_matches(['\n', '\r']).to_owned();
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    println!("you › {text}");
+                    if tx.blocking_send(Some(text)).is_err() || ack.recv().is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Input {
+    /// The opening turn of an auto-started messaging session: no customer text.
+    Greeting,
+    Text(String),
+    Button(Choice),
+}
+
+impl Client {
+    fn request_body(&self, session: &Session, input: &Input) -> Value {
+        let input_message = match input {
+            Input::Greeting => json!({"type": "Text", "text": ""}),
+            Input::Text(t) => json!({"type": "Text", "text": t}),
+            Input::Button(c) => json!({
+                "type": "Structured",
+                "text": c.label,
+                "content": [{"contentType": "ButtonResponse",
+                    "buttonResponse": {"type": c.kind, "text": c.label, "payload": c.payload}}]
+            }),
+        };
+        let params: BTreeMap<&str, &str> = self
+            .args
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        json!({
+            "botId": self.args.bot_id,
+            "botVersion": "1",
+            "botSessionId": session.bot_session_id,
+            "inputMessage": input_message,
+            "languageCode": self.args.language,
+            "botSessionTimeout": 4320,
+            "genesysConversationId": session.conversation_id,
+            "parameters": params,
+        })
+    }
+
+    async fn turn(&self, session: &mut Session, input: Input) {
+        let style = self.style;
+        let body = self.request_body(session, &input);
+        let mut request = self.http.post(&self.url).json(&body);
+        if let Some(secret) = &self.args.secret {
+            request = request.header(self.args.header.as_str(), secret.as_str());
+        }
+        let started = Instant::now();
+        let waiting = (std::io::stdout().is_terminal()).then(|| {
+            tokio::spawn(async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                print!("\x1b[2m  … the agent is typing\x1b[0m\r");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+            })
+        });
+        let result = request.send().await;
+        if let Some(w) = waiting {
+            w.abort();
+            print!("\x1b[2K");
+        }
+        let elapsed = started.elapsed();
+        let response = match result {
+            Err(e) => {
+                println!(
+                    "{}",
+                    style.error(&format!("  ! could not reach gcbridge: {e}"))
+                );
+                return;
+            }
+            Ok(r) if r.status() != reqwest::StatusCode::OK => {
+                println!(
+                    "{}",
+                    style.error(&format!(
+                        "  ! gcbridge answered HTTP {} (a wrong or missing secret gives 401/403)",
+                        r.status()
+                    ))
+                );
+                return;
+            }
+            Ok(r) => match r.json::<TurnResponse>().await {
+                Ok(t) => t,
+                Err(e) => {
+                    println!(
+                        "{}",
+                        style.error(&format!("  ! not a Bot Connector answer: {e}"))
+                    );
+                    return;
+                }
+            },
+        };
+        let rendered = render(&response, &style);
+        for line in &rendered.lines {
+            println!("{line}");
+        }
+        println!(
+            "{}",
+            style.dim(&format!(
+                "  ({} · {} ms)",
+                response.bot_state,
+                elapsed.as_millis()
+            ))
+        );
+        session.choices = rendered.choices;
+        session.ended = response.bot_state != BotState::MoreData;
+    }
+}
+
+/// What the screen shows for one answer, and the buttons that can be picked by number.
+struct Rendered {
+    lines: Vec<String>,
+    choices: Vec<Choice>,
+}
+
+fn render(response: &TurnResponse, style: &Style) -> Rendered {
+    let mut lines = Vec::new();
+    let mut choices = Vec::new();
+    for message in &response.reply_messages {
+        let text = message.text.as_deref().unwrap_or_default();
+        let structured = message.kind == ReplyKind::Structured && !message.content.is_empty();
+        // A structured message's text is its fallback; show the prompt line only when the
+        // content is quick replies (Genesys shows it above the buttons).
+        let prompt = if structured {
+            match &message.content[0] {
+                ReplyContent::QuickReply(_) => text.lines().next().unwrap_or_default().to_owned(),
+                _ => String::new(),
+            }
+        } else {
+            text.to_owned()
+        };
+        for (i, line) in prompt.lines().enumerate() {
+            let lead = if i == 0 { "bot › " } else { "      " };
+            lines.push(format!("{}{}", style.bot(lead), line));
+        }
+        for content in &message.content {
+            render_content(content, style, &mut lines, &mut choices);
+        }
+    }
+    if response.reply_messages.is_empty() && response.bot_state == BotState::MoreData {
+        lines.push(style.dim("  (no reply yet — it will arrive with your next message)"));
+    }
+    match response.bot_state {
+        BotState::MoreData => {}
+        BotState::Complete => {
+            lines.push(style.alert(&format!(
+                "── Complete · intent {} ──",
+                response.intent.as_deref().unwrap_or("(none)")
+            )));
+            for entity in &response.entities {
+                let value = match (&entity.value, &entity.values) {
+                    (Some(v), _) => format!("{v:?}"),
+                    (None, Some(vs)) => format!("{vs:?}"),
+                    (None, None) => "(empty)".to_owned(),
+                };
+                lines.push(format!(
+                    "   slot {} ({}) = {}",
+                    style.bold(&entity.name),
+                    entity.kind,
+                    value
+                ));
+            }
+            if !response.parameters.is_empty() {
+                let names: Vec<&str> = response.parameters.keys().map(String::as_str).collect();
+                lines.push(style.dim(&format!("   output parameters: {}", names.join(", "))));
+            }
+        }
+        BotState::Failed => {
+            let (code, message) = response
+                .error_info
+                .as_ref()
+                .map(|e| (e.error_code.as_str(), e.error_message.as_str()))
+                .unwrap_or(("(no errorInfo)", ""));
+            lines.push(style.error(&format!("── Failed · {code}: {message}")));
+        }
+    }
+    Rendered { lines, choices }
+}
+
+fn render_content(
+    content: &ReplyContent,
+    style: &Style,
+    lines: &mut Vec<String>,
+    choices: &mut Vec<Choice>,
+) {
+    match content {
+        ReplyContent::QuickReply(q) => {
+            choices.push(Choice {
+                label: q.text.clone(),
+                payload: q.payload.clone(),
+                kind: "QuickReply",
+            });
+            lines.push(format!("      [{}] {}", choices.len(), q.text));
+        }
+        ReplyContent::Card(card) => render_card(card, style, lines, choices),
+        ReplyContent::Carousel(carousel) => {
+            for card in &carousel.cards {
+                render_card(card, style, lines, choices);
+            }
+        }
+        ReplyContent::Attachment(a) => {
+            lines.push(format!(
+                "      📎 {} ({}) {}",
+                a.filename, a.media_type, a.url
+            ));
+        }
+    }
+}
+
+fn render_card(
+    card: &gcbridge_genesys::Card,
+    style: &Style,
+    lines: &mut Vec<String>,
+    choices: &mut Vec<Choice>,
+) {
+    lines.push(format!("      ┌ {}", style.bold(&card.title)));
+    if let Some(d) = &card.description {
+        for l in d.lines() {
+            lines.push(format!("      │ {l}"));
+        }
+    }
+    if let Some(image) = &card.image {
+        lines.push(format!("      │ image: {image}"));
+    }
+    for action in &card.actions {
+        let label = action.text.clone().unwrap_or_default();
+        match action.kind {
+            CardActionKind::Link => {
+                lines.push(format!(
+                    "      │ ↗ {label}: {}",
+                    action.url.as_deref().unwrap_or("")
+                ));
+            }
+            CardActionKind::Postback => {
+                choices.push(Choice {
+                    label: label.clone(),
+                    payload: action.payload.clone().unwrap_or_default(),
+                    kind: "Button",
+                });
+                lines.push(format!("      │ [{}] {label}", choices.len()));
+            }
+        }
+    }
+    lines.push("      └".to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> TurnResponse {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("response")
+    }
+
+    #[test]
+    fn renders_escalation_with_every_slot() {
+        let r = render(
+            &fixture("genesys-response-escalate.json"),
+            &Style { color: false },
+        );
+        let text = r.lines.join("\n");
+        assert!(text.contains("bot › I'm transferring you"), "{text}");
+        assert!(text.contains("── Complete · intent Escalate ──"), "{text}");
+        assert!(text.contains("slot va_AgentMessage (String) = \"Customer wants to change the delivery address of order 12345.\""), "{text}");
+        assert!(
+            text.contains("slot va_OrderNumber (String) = \"12345\""),
+            "{text}"
+        );
+        assert!(text.contains("slot va_LastTopic"), "{text}");
+    }
+
+    #[test]
+    fn quick_replies_and_cards_become_numbered_choices() {
+        let r = render(
+            &fixture("genesys-response-first-turn.json"),
+            &Style { color: false },
+        );
+        let text = r.lines.join("\n");
+        assert!(text.contains("┌ Contoso Travel Backpack"), "{text}");
+        assert!(text.contains("[1] Buy now"), "{text}");
+        assert!(text.contains("[2] Home delivery"), "{text}");
+        assert_eq!(r.choices.len(), 3);
+        assert_eq!(r.choices[1].payload, "gcb:qr:1:home-delivery");
+        assert_eq!(r.choices[1].kind, "QuickReply");
+    }
+
+    #[test]
+    fn failed_shows_code_and_sentence() {
+        let r = render(
+            &fixture("genesys-response-failed.json"),
+            &Style { color: false },
+        );
+        assert_eq!(
+            r.lines.last().map(String::as_str),
+            Some("── Failed · AgentUnavailable: The virtual agent could not be reached.")
+        );
+    }
+
+    #[test]
+    fn params_parse() {
+        assert_eq!(parse_param("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_param("novalue").is_err());
+    }
+}

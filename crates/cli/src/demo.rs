@@ -1,0 +1,98 @@
+//! `gcbridge demo`: zero configuration. Starts the Direct Line emulator with the demo agent and
+//! a gcbridge server pointed at it (both on loopback, embedded store in a local data folder),
+//! prints where everything is, then opens the terminal chat against the server.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use gcbridge_app::{AppConfig, AppState};
+
+use crate::chat::{self, ChatArgs};
+
+/// Flags of `gcbridge demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's embedded session store.
+    #[arg(long, default_value = "./data/demo")]
+    pub data_dir: PathBuf,
+    /// Port of the gcbridge server on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Do not open the chat: keep the server and emulator running until Ctrl-C.
+    #[arg(long)]
+    pub no_chat: bool,
+}
+
+/// Runs the demo until the chat ends (or Ctrl-C with `--no-chat`).
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    // Quiet logs: the chat is the show. GCBRIDGE_LOG=info shows the server's turn lines.
+    gcbridge_app::telemetry::init("warn");
+
+    let emulator_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("binding the emulator on 127.0.0.1")?;
+    let emulator_config = gcbridge_emulator::EmulatorConfig::new(gcbridge_emulator::Script::demo());
+    let emulator_secret = emulator_config.secrets.first().cloned().unwrap_or_default();
+    let emulator = gcbridge_emulator::start(emulator_listener, emulator_config).await;
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let store = format!("embedded:{}", args.data_dir.join("gcbridge.db").display());
+    let genesys_secret = gcbridge_app::state::random_hex(16);
+    let env: HashMap<&str, String> = HashMap::from([
+        ("GCBRIDGE_LISTEN", format!("127.0.0.1:{}", args.port)),
+        ("GCBRIDGE_STORE", store.clone()),
+        ("GCBRIDGE_DIRECTLINE_URL", emulator.base_url().to_owned()),
+        ("GCBRIDGE_DIRECTLINE_SECRET", emulator_secret),
+        ("GCBRIDGE_GENESYS_SECRET", genesys_secret.clone()),
+    ]);
+    let config = AppConfig::from_parts(None, &|name| env.get(name).cloned())?;
+    let state = Arc::new(AppState::new(config).await?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+
+    println!("gcbridge demo — a Copilot Studio agent (emulated) behind gcbridge, on this machine");
+    println!();
+    println!("  Genesys Bot Connector URL  {base}/genesys/v1/utterance");
+    println!("  credential header          Authorization: {genesys_secret}");
+    println!("  health / readiness         {base}/healthz   {base}/readyz");
+    println!("  metrics                    {base}/metrics");
+    println!(
+        "  Direct Line emulator       {}/v3/directline",
+        emulator.base_url()
+    );
+    println!("  session store              {store}");
+    println!();
+
+    if args.no_chat {
+        println!("Serving until Ctrl-C. Chat from another terminal with:");
+        println!("  gcbridge chat --url {base} --secret {genesys_secret}");
+        crate::shutdown_signal().await;
+    } else {
+        println!("Try: opening hours · track my order · slow · very slow · agent · bye");
+        println!();
+        chat::run(ChatArgs {
+            url: base,
+            secret: Some(genesys_secret),
+            header: "Authorization".to_owned(),
+            bot_id: "contoso-support".to_owned(),
+            language: "en-us".to_owned(),
+            params: vec![("CustomerName".to_owned(), "Ada".to_owned())],
+            no_greeting: false,
+        })
+        .await?;
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    emulator.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need on a fresh Debian machine, then runs every
+# check and test gcbridge has. Usage: scripts/test.sh   (from anywhere; exits non-zero on failure)
+#
+# Steps: formatting, lints, the Rust test suite (unit, golden fixtures, in-process app tests
+# against the Direct Line emulator, end-to-end tests through the real `gcbridge` binary), and the
+# official Direct Line JavaScript client driving the emulator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  # Debian's packages; the machine image normally ships Node.js 20 with npm.
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
+cargo --version
+node --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+
+step "official Direct Line JavaScript client against the emulator"
+bash "$root/scripts/js-directline-test.sh"
+
+# One closing line over every runner: Rust test binaries plus the JavaScript client test.
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+printf '\n%s passed, 0 failed\n' "$((passed + 1))"
