@@ -148,10 +148,10 @@ pub fn attachments_text(profile: &BotProfile, attachments: &[Attachment]) -> Vec
             cards.clear();
         }
         let text = if kind == ADAPTIVE {
-            attachment
-                .content
-                .as_ref()
-                .map(|c| adaptive_card_text(profile, c))
+            // The agent meant to show a card: even without content, say that something was not
+            // shown rather than nothing.
+            let content = attachment.content.as_ref().unwrap_or(&Value::Null);
+            Some(adaptive_card_text(profile, content))
         } else {
             media_text(attachment)
         };

@@ -13,7 +13,7 @@
 //! write, never fails, and stays linear in the input (bracket and code-span matching are
 //! precomputed or bounded, nesting of link labels is capped).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::profile::MarkdownMode;
 
@@ -351,46 +351,42 @@ impl Line {
             paren_close + 1,
         ))
     }
+}
 
-    /// The index of the backtick run closing a code span opened by a run of `len` at `from`.
-    fn code_span_end(&self, from: usize, len: usize) -> Option<usize> {
-        let mut i = from;
-        while i < self.chars.len() {
-            if self.chars[i] == '`' {
-                let run = self.run_len(i, '`');
-                if run == len {
-                    return Some(i);
-                }
-                i += run;
+/// The maximal backtick runs of a line, indexed by length, so the run closing a code span is
+/// found by a binary search instead of a scan: linear time even for runs of many lengths.
+struct CodeSpans {
+    runs_by_len: HashMap<usize, Vec<usize>>,
+}
+
+impl CodeSpans {
+    fn new(line: &Line) -> Self {
+        let mut runs_by_len: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut i = 0;
+        while i < line.chars.len() {
+            if line.chars[i] == '`' {
+                let len = line.run_len(i, '`');
+                runs_by_len.entry(len).or_default().push(i);
+                i += len;
             } else {
                 i += 1;
             }
         }
-        None
+        Self { runs_by_len }
     }
-}
 
-/// Tracks backtick-run lengths already known to have no closing run further on: a later run of
-/// the same length cannot have one either, which keeps code-span matching linear.
-#[derive(Default)]
-struct CodeSpans {
-    unclosed: HashSet<usize>,
-}
-
-impl CodeSpans {
     /// At a backtick run starting at `i`: the span content and the index after it, or `None`
-    /// when the run is literal (then the caller skips the whole run).
-    fn at(&mut self, line: &Line, i: usize) -> (Option<String>, usize) {
+    /// when no later run of the same length closes it (then the caller copies the run as text).
+    fn at(&self, line: &Line, i: usize) -> (Option<String>, usize) {
         let len = line.run_len(i, '`');
-        if !self.unclosed.contains(&len) {
-            match line.code_span_end(i + len, len) {
-                Some(end) => return (Some(line.text(i + len, end)), end + len),
-                None => {
-                    self.unclosed.insert(len);
-                }
-            }
+        let closer = self.runs_by_len.get(&len).and_then(|starts| {
+            let next = starts.partition_point(|&start| start <= i);
+            starts.get(next).copied()
+        });
+        match closer {
+            Some(end) => (Some(line.text(i + len, end)), end + len),
+            None => (None, i + len),
         }
-        (None, i + len)
     }
 }
 
@@ -423,7 +419,7 @@ fn link_text(label: &str, url: &str) -> String {
 /// shown as code stays code.
 pub(crate) fn basic_inline(text: &str) -> String {
     let line = Line::new(text);
-    let mut spans = CodeSpans::default();
+    let spans = CodeSpans::new(&line);
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < line.chars.len() {
@@ -468,7 +464,7 @@ enum Token {
 fn plain_inline_at(text: &str, depth: usize) -> String {
     let line = Line::new(text);
     let chars = &line.chars;
-    let mut spans = CodeSpans::default();
+    let spans = CodeSpans::new(&line);
     let mut tokens: Vec<Token> = Vec::new();
     let mut literal = String::new();
     let mut i = 0;

@@ -52,7 +52,9 @@ const MAX_STRING_CHARS: usize = 32_000;
 /// A slot declared for the escalate intent: its name and Genesys type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredSlot {
+    /// Slot name (`va_…`).
     pub name: String,
+    /// Genesys slot type (`String`, `Integer`, `StringCollection`, …).
     pub kind: String,
 }
 
@@ -94,6 +96,7 @@ pub fn escalate_slots(profile: &BotProfile) -> Vec<DeclaredSlot> {
 pub struct Candidate<'v> {
     /// Slot name (`va_…`).
     pub name: String,
+    /// The value it will be formatted from.
     pub value: &'v Value,
     /// True for the author's variables, false for Copilot Studio's system keys
     /// ([`SYSTEM_KEYS`]); decided by the slot name, so `LastTopic` and `va_LastTopic` are both
@@ -172,15 +175,20 @@ pub enum DropReason {
 /// A slot left out of the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DroppedSlot {
+    /// Slot name (`va_…`); never the value.
     pub name: String,
+    /// Why it was not sent.
     pub reason: DropReason,
 }
 
 /// The slots of one answer: `entities` and the `parameters` mirroring them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Slots {
+    /// `entities` of the answer, in emission order.
     pub entities: Vec<EntityValue>,
+    /// `parameters` of the answer: each entity's value as one string (lists as JSON text).
     pub parameters: BTreeMap<String, String>,
+    /// Values present but not sent.
     pub dropped: Vec<DroppedSlot>,
 }
 
