@@ -79,6 +79,15 @@ topic = "Submit"
 match = { value = { action = "track" } }
 steps = [{ text = "tracking" }]
 
+[[rules]]
+topic = "Cards"
+match = { equals = "cards" }
+steps = [
+  { text = "One card", card = { title = "Backpack {CustomerName}", subtitle = "40 l", image = "https://example.com/b.png", buttons = ["Buy", { type = "openUrl", title = "Details", value = "https://example.com/b" }] } },
+  { cards = [{ title = "A" }, { title = "B" }] },
+  { adaptive_card = { type = "AdaptiveCard", version = "1.5", body = [{ type = "TextBlock", text = "Hi {CustomerName}" }] } },
+]
+
 [fallback]
 steps = [{ text = "fallback: {Text}" }]
 "#;
@@ -807,4 +816,61 @@ async fn emulator_wait_for_and_shutdown() {
         .send()
         .await;
     assert!(refused.is_err(), "the server is gone");
+}
+
+#[tokio::test]
+async fn cards_carousels_and_adaptive_cards() {
+    let emu = emulator(SCRIPT).await;
+    let dl = Client::secret(&emu);
+    let id = dl.start().await.conversation_id.expect("id");
+    dl.say(&id, "cards").await;
+    let (seen, _) = dl.poll_until(&id, None, |b| bot_messages(b) >= 3).await;
+    let bots: Vec<&Activity> = seen.iter().filter(|a| a.is_from_bot()).collect();
+
+    let hero = &bots[0].attachments.as_ref().expect("attachments")[0];
+    assert_eq!(hero.content_type, "application/vnd.microsoft.card.hero");
+    assert_eq!(bots[0].attachment_layout.as_deref(), Some("list"));
+    let content = hero.content.as_ref().expect("content");
+    assert_eq!(content["title"], "Backpack there");
+    assert_eq!(content["images"][0]["url"], "https://example.com/b.png");
+    assert_eq!(
+        content["buttons"],
+        json!([
+            {"type": "imBack", "title": "Buy", "value": "Buy"},
+            {"type": "openUrl", "title": "Details", "value": "https://example.com/b"}
+        ])
+    );
+
+    assert_eq!(bots[1].attachment_layout.as_deref(), Some("carousel"));
+    assert_eq!(bots[1].attachments.as_ref().map(Vec::len), Some(2));
+    assert_eq!(bots[1].text, None);
+
+    let adaptive = &bots[2].attachments.as_ref().expect("attachments")[0];
+    assert_eq!(
+        adaptive.content_type,
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let content = adaptive.content.as_ref().expect("content");
+    assert_eq!(content["body"][0]["text"], "Hi there");
+    assert_eq!(content["version"], "1.5");
+}
+
+#[tokio::test]
+async fn router_can_be_mounted_elsewhere() {
+    let app = gcbridge_emulator::router(EmulatorConfig::new(
+        Script::from_toml_str(SCRIPT).expect("script"),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v3/directline/conversations"))
+        .bearer_auth(gcbridge_emulator::DEFAULT_SECRET)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    server.abort();
 }

@@ -277,3 +277,26 @@ async fn demo_remembers_across_turns_and_hands_off() {
     assert_eq!(v["CustomerName"], "Ada");
     assert_eq!(v["va_LastTopic"], "Escalate");
 }
+
+/// Script delays use tokio's clock, so app tests with paused time do not wait for real: the
+/// demo's ~10 s answer arrives at once in wall-clock terms.
+#[tokio::test(start_paused = true)]
+async fn delays_follow_tokio_time() {
+    let emu = common::emulator_with(EmulatorConfig::new(Script::demo())).await;
+    let dl = Client::secret(&emu);
+    let id = dl.start().await.conversation_id.expect("id");
+    let wall = std::time::Instant::now();
+    let virtual_start = tokio::time::Instant::now();
+    dl.say(&id, "very slow").await;
+    let all = emu
+        .wait_for(&id, Duration::from_secs(60), |a| bot_messages(a) >= 1)
+        .await
+        .expect("the very slow answer");
+    assert!(texts(&all)[0].contains("10 seconds"));
+    assert!(tokio::time::Instant::now() - virtual_start >= Duration::from_secs(10));
+    assert!(
+        wall.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        wall.elapsed()
+    );
+}
