@@ -129,6 +129,9 @@ impl StoreError {
 ///
 /// A call whose future is dropped before completion may or may not have been applied, as with
 /// any networked store.
+///
+/// `Debug` is required so that holders of an `Arc<dyn SessionStore>` can derive it;
+/// implementations must not print keys or values in it.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
     /// A short, fixed backend name for logs and metrics, e.g. `"embedded"`.

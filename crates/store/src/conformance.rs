@@ -332,7 +332,7 @@ pub async fn past_expiry_is_absent(store: &Arc<dyn SessionStore>) {
 }
 
 /// Records disappear once their expiry passes, unless a save moved it later. Waits about
-/// [`SHORT_TTL_MS`] by the wall clock.
+/// 400 ms by the wall clock.
 pub async fn records_expire_and_refresh(store: &Arc<dyn SessionStore>) {
     let expiring = fresh_key("records_expire_and_refresh", "expiring");
     let refreshed = fresh_key("records_expire_and_refresh", "refreshed");

@@ -87,7 +87,7 @@ pub struct EmbeddedStore {
     path: PathBuf,
     /// `None` only while dropping, so the writer thread sees the channel close.
     jobs: Option<mpsc::Sender<Job>>,
-    writer: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<u64>>,
 }
 
 /// One write for the writer thread, with the channel its outcome goes back on.
@@ -371,8 +371,10 @@ fn init_tables(db: &Database) -> Result<(), StoreError> {
     txn.commit().map_err(|e| redb_error("commit", e))
 }
 
-/// The writer thread: takes batches of jobs off the queue until every sender is gone.
-fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) {
+/// The writer thread: takes batches of jobs off the queue until every sender is gone, and
+/// returns how many batches it committed (or tried to).
+fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) -> u64 {
+    let mut batches = 0;
     let mut batch = Vec::with_capacity(MAX_BATCH_JOBS);
     while let Some(first) = queue.blocking_recv() {
         let mut bytes = first.value_len();
@@ -388,7 +390,9 @@ fn run_writer(db: &Database, mut queue: mpsc::Receiver<Job>) {
             }
         }
         commit_batch(db, &mut batch);
+        batches += 1;
     }
+    batches
 }
 
 /// Applies and commits one batch, then answers every job in it.
@@ -730,6 +734,94 @@ mod tests {
         store.delete("k").await.unwrap();
         assert_eq!(count(&store.db), (0, 0));
         assert!(r2 > r1);
+    }
+
+    /// A save job on `key` (its value is the key) and the receiver of its outcome.
+    fn save_job(
+        key: &str,
+        expected: Option<u64>,
+    ) -> (Job, oneshot::Receiver<Result<Revision, StoreError>>) {
+        let (reply, outcome) = oneshot::channel();
+        let job = Job::Save {
+            key: key.to_owned(),
+            value: key.as_bytes().to_vec(),
+            expected: expected.map(Revision::new),
+            expires_at_ms: crate::NEVER_EXPIRES,
+            reply,
+        };
+        (job, outcome)
+    }
+
+    #[tokio::test]
+    async fn one_batch_applies_jobs_in_order_and_a_conflict_fails_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("s.db")).await.unwrap();
+        // A fresh file hands out revisions 1, 2, 3... in job order.
+        let (create_a, a1) = save_job("a", None);
+        let (create_a_again, a_conflict) = save_job("a", None);
+        let (create_b, b1) = save_job("b", None);
+        let (update_a, a2) = save_job("a", Some(1));
+        let (stale_a, a_stale) = save_job("a", Some(1));
+        let (delete_reply, deleted) = oneshot::channel();
+        let delete_b = Job::Delete {
+            key: "b".to_owned(),
+            reply: delete_reply,
+        };
+        let (recreate_b, b2) = save_job("b", None);
+        let mut batch = vec![
+            create_a,
+            create_a_again,
+            create_b,
+            update_a,
+            stale_a,
+            delete_b,
+            recreate_b,
+        ];
+        commit_batch(&store.db, &mut batch);
+
+        assert_eq!(a1.await.unwrap().unwrap(), Revision::new(1));
+        assert!(matches!(
+            a_conflict.await.unwrap(),
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(b1.await.unwrap().unwrap(), Revision::new(2));
+        assert_eq!(a2.await.unwrap().unwrap(), Revision::new(3));
+        assert!(matches!(a_stale.await.unwrap(), Err(StoreError::Conflict)));
+        deleted.await.unwrap().unwrap();
+        assert_eq!(b2.await.unwrap().unwrap(), Revision::new(4));
+        assert_eq!(
+            store.load("a").await.unwrap().unwrap().revision,
+            Revision::new(3)
+        );
+        assert_eq!(
+            store.load("b").await.unwrap().unwrap().revision,
+            Revision::new(4)
+        );
+        assert_eq!(count(&store.db), (2, 2));
+    }
+
+    #[test]
+    fn the_writer_commits_everything_queued_as_one_batch_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("s.db")).unwrap();
+        init_tables(&db).unwrap();
+        // Fill the queue before the writer runs, as happens while it waits for a disk sync.
+        let jobs = MAX_BATCH_JOBS + 88;
+        let (queue_tx, queue_rx) = mpsc::channel(jobs);
+        let mut outcomes = Vec::new();
+        for i in 0..jobs {
+            let (job, outcome) = save_job(&format!("k{i}"), None);
+            queue_tx.try_send(job).map_err(|_| "queue full").unwrap();
+            outcomes.push(outcome);
+        }
+        drop(queue_tx);
+        let batches = run_writer(&db, queue_rx);
+
+        assert_eq!(batches, 2, "{jobs} queued saves");
+        for (i, mut outcome) in outcomes.into_iter().enumerate() {
+            let revision = outcome.try_recv().unwrap().unwrap();
+            assert_eq!(revision, Revision::new(u64::try_from(i).unwrap() + 1));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A committed write survives SIGKILL: a child process writes from many tasks and reports
 //! each acknowledged write on stdout; the parent kills it mid-stream with SIGKILL, reopens the
-//! file and checks that every acknowledged write is there.
+//! file and checks that every acknowledged write is there. On the way it checks that the file
+//! is locked against a second process while the child has it open.
 //!
 //! The child is this same test binary, re-run with only the ignored `crash_child_writer` test
 //! and an environment variable naming the database, so no extra build target is needed.
@@ -69,6 +70,14 @@ fn acknowledged_writes_survive_sigkill() {
         }
     }
     assert_eq!(acks.len(), ACKS_BEFORE_KILL, "the child stopped early");
+
+    // While the child is writing, the file is locked against every other process.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    match runtime.block_on(EmbeddedStore::open(&path)) {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("already open"), "{msg}"),
+        other => panic!("a second process opened a file in use: {other:?}"),
+    }
+
     // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no chance to finish a commit.
     child.kill().unwrap();
     let status = child.wait().unwrap();
@@ -79,7 +88,6 @@ fn acknowledged_writes_survive_sigkill() {
     // Lines the child wrote before it died are still in the pipe.
     acks.extend(lines.map_while(Result::ok).filter_map(|l| parse_ack(&l)));
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let store = EmbeddedStore::open(&path)
             .await

@@ -162,3 +162,31 @@ async fn debug_output_shows_no_values() {
     assert!(!shown.contains("secret"), "{shown}");
     assert!(shown.contains("value_len: 16"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_damaged_store_file_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    {
+        let store = EmbeddedStore::open(&path).await.unwrap();
+        for i in 0..200 {
+            store
+                .save(&format!("k{i}"), vec![7; 1000], None, NEVER_EXPIRES)
+                .await
+                .unwrap();
+        }
+    }
+    // Keep redb's header and magic number, scribble over everything after the first pages.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 64 * 1024, "{} bytes", bytes.len());
+    for (i, b) in bytes.iter_mut().enumerate().skip(8192) {
+        *b = u8::try_from(i % 251).unwrap();
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    // The integrity check on open catches this before any record is trusted.
+    match EmbeddedStore::open(&path).await {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("sessions.db"), "{msg}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
