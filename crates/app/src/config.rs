@@ -56,6 +56,10 @@ pub struct GenesysConfig {
     pub secret_header: String,
     /// Accepted values (rotation). Prefer `GCBRIDGE_GENESYS_SECRET`.
     pub secrets: Vec<String>,
+    /// Require the secret on the DBC bot-list endpoints too. Whether Genesys sends credential
+    /// headers on those `GET`s is unconfirmed, so by default a present header must be valid and
+    /// an absent one is accepted (the list holds no secrets).
+    pub require_secret_on_bot_list: bool,
 }
 
 impl Default for GenesysConfig {
@@ -63,6 +67,7 @@ impl Default for GenesysConfig {
         Self {
             secret_header: "Authorization".to_owned(),
             secrets: Vec::new(),
+            require_secret_on_bot_list: false,
         }
     }
 }
@@ -108,6 +113,7 @@ pub struct AppConfig {
     pub log_content: bool,
     pub genesys_secret_header: String,
     pub genesys_secrets: Vec<Secret>,
+    pub require_secret_on_bot_list: bool,
     /// Key of the stable user-id HMAC. `None`: derived from the store (see `state`).
     pub user_id_key: Option<Secret>,
     pub bots: Vec<BotConfig>,
@@ -216,6 +222,7 @@ impl AppConfig {
             log_content,
             genesys_secret_header,
             genesys_secrets,
+            require_secret_on_bot_list: file.genesys.require_secret_on_bot_list,
             user_id_key,
             bots,
             route_any_bot_id,

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use gcbridge_core::botlist;
 use gcbridge_core::errors::ErrorCode;
 use gcbridge_core::request::Turn;
 use gcbridge_genesys::{TurnRequest, TurnResponse};
@@ -26,6 +27,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let _ = crate::metrics::handle();
     Router::new()
         .route("/genesys/v1/utterance", post(utterance))
+        .route("/genesys/dbc/bots", get(dbc_bots))
+        .route("/genesys/dbc/bots/{bot_id}", get(dbc_bot))
+        .route("/genesys/dbc/messages", post(dbc_messages))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -83,16 +87,70 @@ async fn read_body(
 
 /// `POST /genesys/v1/utterance`.
 async fn utterance(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    turn_endpoint(Endpoint::V1, &state, &headers, body).await
+}
+
+/// `POST /genesys/dbc/messages`: the same turn logic; `messageId` is the idempotency key.
+async fn dbc_messages(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    turn_endpoint(Endpoint::Dbc, &state, &headers, body).await
+}
+
+/// The credential check of the DBC list endpoints (`genesys-bot-connector.md` §2).
+fn verify_list_secret(state: &AppState, headers: &HeaderMap) -> Result<(), StatusCode> {
+    let present = headers.contains_key(state.config.genesys_secret_header.as_str());
+    if present || state.config.require_secret_on_bot_list {
+        verify_secret(state, headers)
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /genesys/dbc/bots`.
+async fn dbc_bots(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(status) = verify_list_secret(&state, &headers) {
+        return status.into_response();
+    }
+    let list = botlist::dbc_bot_list(state.config.bots.iter().map(|b| &b.profile));
+    Json(list).into_response()
+}
+
+/// `GET /genesys/dbc/bots/{botId}`: the bot, or 404.
+async fn dbc_bot(
+    State(state): State<Arc<AppState>>,
+    Path(bot_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(status) = verify_list_secret(&state, &headers) {
+        return status.into_response();
+    }
+    // Bot ids are case-sensitive.
+    match state.config.bots.iter().find(|b| b.profile.id == bot_id) {
+        Some(bot) => Json(botlist::dbc_bot(&bot.profile)).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Shared by both turn endpoints: secret, body, parse, validate, run.
+async fn turn_endpoint(
+    endpoint: Endpoint,
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    if let Err(status) = verify_secret(&state, &headers) {
+    if let Err(status) = verify_secret(state, headers) {
         return status.into_response();
     }
     let rejected = |code: ErrorCode| {
         let response = code.response();
-        record_outcome(Endpoint::V1, &response, started);
+        record_outcome(endpoint, &response, started);
         genesys_json(response)
     };
-    let bytes = match read_body(&headers, body, state.config.max_body_bytes).await {
+    let bytes = match read_body(headers, body, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(code) => return rejected(code),
     };
@@ -103,7 +161,7 @@ async fn utterance(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         Ok(t) => t,
         Err(code) => return rejected(code),
     };
-    genesys_json(handle_turn(&state, Endpoint::V1, turn, started).await)
+    genesys_json(handle_turn(state, endpoint, turn, started).await)
 }
 
 /// `GET /healthz`: the process is alive.

@@ -67,7 +67,9 @@ pub async fn handle_turn(
             Some(bot) => {
                 tracing::Span::current().record("bot", bot.profile.id.as_str());
                 let _guard = state.locks.lock(turn.bot_session_id.as_str()).await;
-                TurnRun::new(state, bot, &turn, started).run().await
+                TurnRun::new(state, bot, &turn, endpoint, started)
+                    .run()
+                    .await
             }
         };
         record_outcome(endpoint, &response, started);
@@ -156,20 +158,33 @@ struct TurnRun<'a> {
     bot: &'a BotConfig,
     turn: &'a Turn,
     started: Instant,
+    /// Genesys' ceiling for this endpoint, from request arrival.
+    deadline_ms: u64,
     /// Answer must leave by then (deadline minus the response margin).
     hard_stop: Instant,
     now_ms: u64,
 }
 
 impl<'a> TurnRun<'a> {
-    fn new(state: &'a AppState, bot: &'a BotConfig, turn: &'a Turn, started: Instant) -> Self {
+    fn new(
+        state: &'a AppState,
+        bot: &'a BotConfig,
+        turn: &'a Turn,
+        endpoint: Endpoint,
+        started: Instant,
+    ) -> Self {
         let t = &bot.profile.timings;
-        let budget = t.deadline_ms.saturating_sub(t.response_margin_ms);
+        let deadline_ms = match endpoint {
+            Endpoint::V1 => t.deadline_ms,
+            Endpoint::Dbc => t.dbc_deadline_ms,
+        };
+        let budget = deadline_ms.saturating_sub(t.response_margin_ms);
         Self {
             state,
             bot,
             turn,
             started,
+            deadline_ms,
             hard_stop: started + Duration::from_millis(budget),
             now_ms: unix_ms(),
         }
@@ -201,10 +216,8 @@ impl<'a> TurnRun<'a> {
             },
         };
 
-        if let Some(record) = &existing {
-            if let Some(replay) = self.replay(record) {
-                return replay;
-            }
+        if let Some(replay) = existing.as_ref().and_then(|r| self.replay(r)) {
+            return replay;
         }
 
         let mut record = match existing {
@@ -356,7 +369,8 @@ impl<'a> TurnRun<'a> {
             0,
             &record.delivered_ids,
             record.delivered_watermark.clone(),
-        );
+        )
+        .with_deadline_ms(self.deadline_ms);
         let conversation_id = record.dl.conversation_id.clone();
         let base = record.dl.base_url.clone();
 

@@ -70,6 +70,7 @@ pub struct Collected {
 pub struct Collector<'p> {
     profile: &'p BotProfile,
     started_at: u64,
+    deadline_ms: u64,
     seen: HashSet<String>,
     posted: HashSet<String>,
     out: Vec<Activity>,
@@ -97,6 +98,7 @@ impl<'p> Collector<'p> {
         Self {
             profile,
             started_at,
+            deadline_ms: profile.timings.deadline_ms,
             seen: delivered_ids.into_iter().cloned().collect(),
             posted: HashSet::new(),
             out: Vec::new(),
@@ -108,6 +110,13 @@ impl<'p> Collector<'p> {
             busy_until: 0,
             stop: None,
         }
+    }
+
+    /// Uses another hard ceiling than the profile's v1 `deadline_ms` (the Digital Bot
+    /// Connector has its own).
+    pub fn with_deadline_ms(mut self, deadline_ms: u64) -> Self {
+        self.deadline_ms = deadline_ms;
+        self
     }
 
     fn timings(&self) -> &Timings {
@@ -122,7 +131,7 @@ impl<'p> Collector<'p> {
     /// Absolute time after which the turn must be answered.
     pub fn hard_stop_at(&self) -> u64 {
         self.started_at
-            .saturating_add(self.timings().deadline_ms)
+            .saturating_add(self.deadline_ms)
             .saturating_sub(self.timings().response_margin_ms)
     }
 
@@ -326,6 +335,14 @@ mod tests {
         let done = c.finish();
         assert_eq!(ids(&done), ["a1"]);
         assert!(done.delivered_ids.contains(&"t1".to_owned()));
+    }
+
+    #[test]
+    fn deadline_can_be_overridden() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], None).with_deadline_ms(25_000);
+        c.posted("u1");
+        assert_eq!(c.decide(10_000), Decision::WaitUntil(24_700));
     }
 
     #[test]

@@ -7,19 +7,23 @@
 //! translation and the end-of-turn decision is unit-testable with fixtures.
 //!
 //! Modules:
+//! - [`botlist`]: the bot list declared to Genesys (v1 and DBC shapes) and its limits.
 //! - [`profile`]: per-bot behaviour settings and their defaults.
 //! - [`errors`]: the fixed `Failed` codes and sentences.
 //! - [`request`]: validation of a Genesys turn request into a [`request::Turn`].
 //! - [`locale`]: `languageCode` → BCP 47 locale.
 //! - [`user_id`]: the stable, unlinkable Direct Line user id of a bot session.
 //! - [`session`]: the versioned session record persisted between turns.
+//! - [`offers`]: the payloads of the buttons gcbridge offers and what a click on one posts.
 //! - [`plan`]: which activities to post this turn.
 //! - [`collect`]: the turn collector (what to deliver, when the turn ends, watermark bookkeeping).
 //! - [`translate`]: the agent's activities → Genesys `replyMessages`, intents and slots.
 
+pub mod botlist;
 pub mod collect;
 pub mod errors;
 pub mod locale;
+pub mod offers;
 pub mod plan;
 pub mod profile;
 pub mod request;

@@ -37,8 +37,11 @@ fn default_slot_type() -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timings {
-    /// Hard ceiling from request arrival to the answer leaving gcbridge.
+    /// Hard ceiling from request arrival to the answer leaving gcbridge (v1 Bot Connector).
     pub deadline_ms: u64,
+    /// The same for the Digital Bot Connector, whose flow action sets its own *Bot Response
+    /// Timeout* (default 30 s); keep this below it.
+    pub dbc_deadline_ms: u64,
     /// Time kept free before the deadline to translate, save and write the answer.
     pub response_margin_ms: u64,
     /// Silence after the latest bot activity that ends the turn once a reply has arrived.
@@ -56,6 +59,7 @@ impl Default for Timings {
     fn default() -> Self {
         Self {
             deadline_ms: 8_000,
+            dbc_deadline_ms: 25_000,
             response_margin_ms: 300,
             quiet_ms: 1_200,
             typing_hold_ms: 3_000,
@@ -145,6 +149,30 @@ pub struct BotProfile {
     pub max_text_chars: usize,
     pub markdown: MarkdownMode,
     pub citations: CitationMode,
+    /// Send the agent's images, videos, audio and files as Genesys `Attachment` content
+    /// (`mapping.md` §4.6). Only for integrations with *Enable File Attachments* on: Genesys
+    /// fails the turn on an attachment it does not accept. Off: images and videos become cards,
+    /// other files `name: url` text.
+    pub attachments: bool,
+    /// Quick replies per message (`mapping.md` §4.3; the Genesys limit is unconfirmed). Options
+    /// beyond it stay in the message's numbered text list only; `0` shows the list alone.
+    pub max_quick_replies: usize,
+    /// Buttons per card: 3 is Genesys' best practice and WhatsApp's hard limit (`mapping.md`
+    /// §4.4). Further buttons are listed in the message's fallback text.
+    pub max_card_buttons: usize,
+    /// Reply messages per answer (`mapping.md` §4.7); beyond it the remaining messages are
+    /// merged into the last one as text. `0` means no limit.
+    pub max_messages: usize,
+    /// Read agent text that is Genesys reply JSON (the blueprint's convention) as native
+    /// messages (`mapping.md` §4.8); anything that does not validate stays text.
+    pub genesys_json_in_text: bool,
+    /// The readable `text` of card and carousel messages lists each card's title, description
+    /// and buttons; off, only the titles (and buttons that did not fit on the card), for
+    /// channels that show the text beside the card.
+    pub card_fallback_text: bool,
+    /// Shown for agent content with nothing displayable (an Adaptive Card without text,
+    /// image or usable action, and without `fallbackText`).
+    pub unsupported_content_text: String,
     pub on_agent_error: OnAgentError,
     /// `va_AgentMessage` used with `on_agent_error = "escalate"`.
     pub agent_error_message: String,
@@ -178,6 +206,13 @@ impl Default for BotProfile {
             max_text_chars: 4_000,
             markdown: MarkdownMode::Basic,
             citations: CitationMode::List,
+            attachments: false,
+            max_quick_replies: 10,
+            max_card_buttons: 3,
+            max_messages: 20,
+            genesys_json_in_text: true,
+            card_fallback_text: true,
+            unsupported_content_text: "This content cannot be displayed here.".to_owned(),
             on_agent_error: OnAgentError::Fail,
             agent_error_message: "The virtual agent is unavailable; please help the customer."
                 .to_owned(),

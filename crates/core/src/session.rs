@@ -1,10 +1,12 @@
 //! The session record persisted between turns (`mapping.md` §1.2), versioned and stored as one
 //! JSON value by whatever store backend is configured.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use gcbridge_genesys::TurnResponse;
 use serde::{Deserialize, Serialize};
+
+use crate::offers::{Offer, OfferedAction};
 
 /// Current schema version of [`SessionRecord`].
 pub const RECORD_VERSION: u32 = 1;
@@ -12,6 +14,9 @@ pub const RECORD_VERSION: u32 = 1;
 pub const MAX_DELIVERED_IDS: usize = 256;
 /// How many posted activities are kept for `replyToId` correlation.
 pub const MAX_POSTED: usize = 20;
+/// How many turns' offered buttons are kept (`mapping.md` §3.2): a customer may still click a
+/// card from a turn or two ago; older buttons resolve as unknown payloads.
+pub const MAX_OFFERED_TURNS: usize = 3;
 
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +48,15 @@ pub struct PostedActivity {
     pub activity_id: String,
     pub client_activity_id: String,
     pub turn: u64,
+}
+
+/// The buttons offered in one turn: payload → what a click posts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferedTurn {
+    /// The session turn the buttons were offered in (the `<turn>` of their payloads).
+    pub turn: u64,
+    /// Payload → action.
+    pub actions: BTreeMap<String, OfferedAction>,
 }
 
 /// The answer given to a request, kept to replay it when Genesys repeats the request.
@@ -87,6 +101,11 @@ pub struct SessionRecord {
     /// Customer input not posted because the session was ending (for the transcript).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_input: Option<String>,
+    /// Buttons offered in the last [`MAX_OFFERED_TURNS`] turns that offered any, oldest first,
+    /// to resolve clicks (`mapping.md` §3.2). Absent in records written before buttons were
+    /// offered natively, hence the default: such a record simply knows no payloads.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub offered_actions: VecDeque<OfferedTurn>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
     pub expires_at_ms: u64,
@@ -128,6 +147,7 @@ impl SessionRecord {
             post_seq: 0,
             last_request: None,
             pending_input: None,
+            offered_actions: VecDeque::new(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             expires_at_ms: expiry(now_ms, timeout_minutes),
@@ -177,6 +197,41 @@ impl SessionRecord {
         while self.posted.len() > MAX_POSTED {
             self.posted.pop_front();
         }
+    }
+
+    /// Remembers the buttons offered in `turn` (`Translation::offered`), keeping the offers of
+    /// the last [`MAX_OFFERED_TURNS`] turns that offered any. A turn without offers changes
+    /// nothing, so a card stays clickable while the conversation goes on in text. Offers for a
+    /// turn already remembered are added to it (a later payload replaces an equal one).
+    pub fn remember_offers(&mut self, turn: u64, offers: Vec<Offer>) {
+        if offers.is_empty() {
+            return;
+        }
+        let entry = match self.offered_actions.iter().position(|t| t.turn == turn) {
+            Some(i) => &mut self.offered_actions[i],
+            None => {
+                self.offered_actions.push_back(OfferedTurn {
+                    turn,
+                    actions: BTreeMap::new(),
+                });
+                let last = self.offered_actions.len() - 1;
+                &mut self.offered_actions[last]
+            }
+        };
+        entry
+            .actions
+            .extend(offers.into_iter().map(|o| (o.payload, o.action)));
+        while self.offered_actions.len() > MAX_OFFERED_TURNS {
+            self.offered_actions.pop_front();
+        }
+    }
+
+    /// The action behind a payload gcbridge offered in one of the remembered turns.
+    pub fn offered_action(&self, payload: &str) -> Option<&OfferedAction> {
+        self.offered_actions
+            .iter()
+            .rev()
+            .find_map(|t| t.actions.get(payload))
     }
 
     /// True when the session already answered `Complete` or `Failed`.
@@ -251,5 +306,63 @@ mod tests {
             });
         }
         assert_eq!(r.posted.len(), MAX_POSTED);
+    }
+
+    fn offer(payload: &str, value: &str) -> Offer {
+        Offer {
+            payload: payload.into(),
+            action: OfferedAction::ImBack {
+                value: value.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn offers_of_the_last_three_offering_turns_are_kept() {
+        let mut r = record();
+        r.remember_offers(1, vec![offer("gcb:qr:1:a", "A")]);
+        r.remember_offers(2, Vec::new());
+        r.remember_offers(3, vec![offer("gcb:qr:3:b", "B")]);
+        r.remember_offers(4, vec![offer("gcb:qr:4:c", "C")]);
+        assert!(
+            r.offered_action("gcb:qr:1:a").is_some(),
+            "turn 2 offered nothing"
+        );
+        r.remember_offers(4, vec![offer("gcb:pb:4:d", "D")]);
+        assert_eq!(r.offered_actions.len(), 3);
+        r.remember_offers(5, vec![offer("gcb:qr:5:e", "E")]);
+        assert_eq!(r.offered_actions.len(), MAX_OFFERED_TURNS);
+        assert_eq!(r.offered_action("gcb:qr:1:a"), None);
+        for (payload, value) in [
+            ("gcb:qr:3:b", "B"),
+            ("gcb:qr:4:c", "C"),
+            ("gcb:pb:4:d", "D"),
+            ("gcb:qr:5:e", "E"),
+        ] {
+            assert_eq!(
+                r.offered_action(payload),
+                Some(&OfferedAction::ImBack {
+                    value: value.into()
+                }),
+                "{payload}"
+            );
+        }
+        assert_eq!(r.offered_action("Yes"), None);
+        let back = SessionRecord::decode(&r.encode()).expect("decode");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn records_written_before_offers_still_load() {
+        let mut v: serde_json::Value = serde_json::from_slice(&record().encode()).expect("json");
+        assert!(
+            v.get("offered_actions").is_none(),
+            "empty offers are not written"
+        );
+        v.as_object_mut().expect("object").remove("offered_actions");
+        let bytes = serde_json::to_vec(&v).expect("ser");
+        let r = SessionRecord::decode(&bytes).expect("old record");
+        assert!(r.offered_actions.is_empty());
+        assert_eq!(r.version, RECORD_VERSION);
     }
 }

@@ -29,11 +29,20 @@ pub fn render_text(profile: &BotProfile, raw: &str) -> Vec<String> {
 /// Line endings are normalised to `\n` first so that every later step only has one kind of
 /// line break to reason about.
 pub fn format_text(raw: &str, markdown: MarkdownMode, citations: CitationMode) -> String {
-    let normalised = normalise_newlines(raw);
-    let decoded = unescape_html(&normalised);
-    let unescaped = remove_markdown_escapes(&decoded);
-    let cited = apply_citations(&unescaped, citations);
+    let cited = apply_citations(&decode_text(raw), citations);
     apply_markdown(&cited, markdown)
+}
+
+/// Steps 1–2 only: line endings normalised, entities decoded, markdown escapes removed. This is
+/// the text the Genesys-JSON convention (`mapping.md` §4.8) looks at.
+pub fn decode_text(raw: &str) -> String {
+    remove_markdown_escapes(&decode_entities(raw))
+}
+
+/// Step 1 only (with line endings normalised): an agent that writes Genesys JSON may escape a
+/// quote inside a JSON string (`\"`), which step 2 would turn into a bare quote.
+pub fn decode_entities(raw: &str) -> String {
+    unescape_html(&normalise_newlines(raw))
 }
 
 /// A short plain label (button title, card title): decoded, unescaped, markdown stripped and
