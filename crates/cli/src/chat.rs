@@ -42,6 +42,10 @@ pub struct ChatArgs {
     /// Do not send the opening empty turn that makes the agent greet.
     #[arg(long)]
     pub no_greeting: bool,
+    /// Talk to the Digital Bot Connector endpoint (`/genesys/dbc/messages`, with a `messageId`
+    /// per message) instead of the v1 utterance endpoint.
+    #[arg(long)]
+    pub dbc: bool,
 }
 
 fn parse_param(raw: &str) -> Result<(String, String), String> {
@@ -120,6 +124,8 @@ impl Style {
 pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let url = if args.url.contains("/genesys/") {
         args.url.clone()
+    } else if args.dbc {
+        format!("{}/genesys/dbc/messages", args.url.trim_end_matches('/'))
     } else {
         format!("{}/genesys/v1/utterance", args.url.trim_end_matches('/'))
     };
@@ -262,7 +268,7 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        json!({
+        let mut body = json!({
             "botId": self.args.bot_id,
             "botVersion": "1",
             "botSessionId": session.bot_session_id,
@@ -271,7 +277,12 @@ impl Client {
             "botSessionTimeout": 4320,
             "genesysConversationId": session.conversation_id,
             "parameters": params,
-        })
+        });
+        if self.args.dbc {
+            // The DBC identifies every inbound message; gcbridge uses it to answer retries.
+            body["messageId"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        body
     }
 
     async fn turn(&self, session: &mut Session, input: Input) {

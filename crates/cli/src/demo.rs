@@ -88,6 +88,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             language: "en-us".to_owned(),
             params: vec![("CustomerName".to_owned(), "Ada".to_owned())],
             no_greeting: false,
+            dbc: false,
         })
         .await?;
     }

@@ -268,6 +268,46 @@ fn chat_with_piped_input_prints_replies_and_the_handoff() {
 }
 
 #[test]
+fn chat_talks_to_the_digital_bot_connector() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (_emulator, _server, url) = start_pair(dir.path());
+    let mut chat = Command::new(BIN)
+        .args([
+            "chat",
+            "--dbc",
+            "--url",
+            &url,
+            "--bot-id",
+            "contoso-support",
+        ])
+        .env("GCBRIDGE_GENESYS_SECRET", GENESYS_SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chat");
+    chat.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"bye\n")
+        .expect("write");
+    let out = chat.wait_with_output().expect("chat output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("bot › Hello there, I'm the **Contoso** virtual assistant"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bot › Thanks for contacting Contoso, there. Goodbye!"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("── Complete · intent EndConversation ──"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn serve_refuses_to_start_without_a_genesys_secret() {
     let out = Command::new(BIN)
         .arg("serve")
