@@ -9,6 +9,7 @@ pub mod config;
 pub mod dl;
 pub mod locks;
 pub mod metrics;
+pub mod platform;
 pub mod secret;
 pub mod server;
 pub mod state;
