@@ -28,6 +28,9 @@ pub struct DirectLineConfig {
     pub secret_env: Option<String>,
     /// Copilot Studio token endpoint URL, alternative to a secret.
     pub token_endpoint: Option<String>,
+    /// Receive the agent's activities over the WebSocket stream (default true); polling stays
+    /// the fallback either way.
+    pub stream: Option<bool>,
 }
 
 /// Credential used to reach an agent.
@@ -46,6 +49,8 @@ pub struct BotConfig {
     /// Base URL without a trailing slash.
     pub directline_url: String,
     pub auth: Option<DirectLineAuth>,
+    /// Use the WebSocket stream (polling remains the fallback).
+    pub stream: bool,
 }
 
 /// Genesys-facing settings.
@@ -183,6 +188,8 @@ impl AppConfig {
             secret: env_nonempty("GCBRIDGE_DIRECTLINE_SECRET"),
             secret_env: None,
             token_endpoint: env_nonempty("GCBRIDGE_DIRECTLINE_TOKEN_ENDPOINT"),
+            stream: env_nonempty("GCBRIDGE_DIRECTLINE_STREAM")
+                .map(|v| !matches!(v.trim(), "0" | "false" | "no" | "off")),
         };
 
         let mut bots = Vec::new();
@@ -326,6 +333,7 @@ fn merge_dl(base: &DirectLineConfig, over: &DirectLineConfig) -> DirectLineConfi
             .token_endpoint
             .clone()
             .or_else(|| base.token_endpoint.clone()),
+        stream: over.stream.or(base.stream),
     }
 }
 
@@ -362,6 +370,7 @@ fn build_bot(
     };
     BotConfig {
         profile,
+        stream: dl.stream.unwrap_or(true),
         directline_url: dl
             .url
             .clone()

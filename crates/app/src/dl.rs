@@ -93,6 +93,7 @@ pub mod op {
     pub const GET: &str = "get_activities";
     pub const TOKEN: &str = "token_endpoint";
     pub const REFRESH: &str = "refresh_token";
+    pub const RECONNECT: &str = "reconnect";
 }
 
 impl DirectLineClient {
@@ -123,6 +124,28 @@ impl DirectLineClient {
             .header("Content-Type", "application/json")
             .body("{}");
         self.call(op::START, req, deadline).await
+    }
+
+    /// `GET /v3/directline/conversations/{id}?watermark=`: a fresh `streamUrl` whose stream
+    /// replays what came after `watermark`.
+    pub async fn reconnect(
+        &self,
+        base: &str,
+        bearer: Bearer<'_>,
+        conversation_id: &str,
+        watermark: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Conversation, DlError> {
+        let mut url = format!(
+            "{base}{API_PREFIX}/conversations/{}",
+            encode_segment(conversation_id)
+        );
+        if let Some(wm) = watermark {
+            url.push_str("?watermark=");
+            url.push_str(&encode_segment(wm));
+        }
+        let req = self.http.get(url).header("Authorization", bearer.header());
+        self.call(op::RECONNECT, req, deadline).await
     }
 
     /// `GET <Copilot Studio token endpoint>`: a token for one new conversation.

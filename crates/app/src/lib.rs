@@ -13,6 +13,7 @@ pub mod platform;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod stream;
 pub mod telemetry;
 pub mod turn;
 

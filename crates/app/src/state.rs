@@ -11,6 +11,11 @@ use crate::config::{AppConfig, BotConfig};
 use crate::dl::DirectLineClient;
 use crate::locks::SessionLocks;
 use crate::secret::Secret;
+use crate::stream::StreamHub;
+
+/// Streams unused for this long are closed: an idle customer should not hold a socket, and the
+/// next turn reopens one in one round trip.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Everything a request handler needs. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -19,6 +24,8 @@ pub struct AppState {
     pub store: Arc<dyn SessionStore>,
     pub dl: DirectLineClient,
     pub locks: SessionLocks,
+    /// Open Direct Line streams, by conversation.
+    pub streams: StreamHub,
     /// Key of the stable user-id HMAC.
     pub user_id_key: Secret,
 }
@@ -53,6 +60,7 @@ impl AppState {
         Ok(Self {
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
+            streams: StreamHub::new(STREAM_IDLE),
             user_id_key,
             store,
             config,

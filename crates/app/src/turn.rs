@@ -4,6 +4,7 @@
 //! This is the only module that sequences I/O for a turn; every decision is delegated to the
 //! pure core (`plan_turn`, `Collector`, `translate`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gcbridge_core::collect::{Collector, Decision, EndReason};
@@ -27,6 +28,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::config::{BotConfig, DirectLineAuth};
 use crate::dl::{Bearer, DlError};
 use crate::state::AppState;
+use crate::stream::StreamConn;
 
 /// Where a turn request came from (metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,15 +222,15 @@ impl<'a> TurnRun<'a> {
             return replay;
         }
 
-        let mut record = match existing {
-            Some(record) if !record.has_ended() => record,
+        let (mut record, stream_url) = match existing {
+            Some(record) if !record.has_ended() => (record, None),
             _ => match self.start_conversation().await {
-                Ok(record) => record,
+                Ok(started) => started,
                 Err(f) => return self.fail(f),
             },
         };
         let first_turn = record.turn == 0;
-        match self.collect(&mut record, first_turn).await {
+        match self.collect(&mut record, first_turn, stream_url).await {
             Ok(response) => self.finish(record, revision, response, &key).await,
             Err(f) => {
                 let response = self.fail(f);
@@ -267,8 +269,9 @@ impl<'a> TurnRun<'a> {
         }
     }
 
-    /// Starts a Direct Line conversation for a new (or restarted) bot session.
-    async fn start_conversation(&self) -> Result<SessionRecord, Failure> {
+    /// Starts a Direct Line conversation for a new (or restarted) bot session; returns the new
+    /// record and the conversation's `streamUrl` (a credential: never logged).
+    async fn start_conversation(&self) -> Result<(SessionRecord, Option<String>), Failure> {
         let base = self.bot.directline_url.as_str();
         let dl = &self.state.dl;
         let (conversation, token) = match &self.bot.auth {
@@ -300,6 +303,7 @@ impl<'a> TurnRun<'a> {
                 (c, Some((token, self.now_ms + expires_in * 1000)))
             }
         };
+        let stream_url = conversation.stream_url.clone();
         let conversation_id = conversation
             .conversation_id
             .filter(|id| !id.is_empty())
@@ -307,7 +311,7 @@ impl<'a> TurnRun<'a> {
         metrics::counter!("gcbridge_conversations_started_total").increment(1);
         let profile = &self.bot.profile;
         let (token, token_expires_at_ms) = token.unzip();
-        Ok(SessionRecord::new(
+        let record = SessionRecord::new(
             &profile.id,
             &profile.version,
             self.turn.genesys_conversation_id.clone(),
@@ -324,7 +328,8 @@ impl<'a> TurnRun<'a> {
             locale_for(self.turn.language_code.as_deref(), &profile.default_locale),
             self.now_ms,
             self.turn.session_timeout_minutes,
-        ))
+        );
+        Ok((record, stream_url))
     }
 
     /// Token mode: refresh the conversation token once half its life has passed.
@@ -359,6 +364,7 @@ impl<'a> TurnRun<'a> {
         &self,
         record: &mut SessionRecord,
         first_turn: bool,
+        stream_url: Option<String>,
     ) -> Result<TurnResponse, Failure> {
         self.refresh_token_if_due(record).await;
         record.turn += 1;
@@ -374,8 +380,24 @@ impl<'a> TurnRun<'a> {
         let conversation_id = record.dl.conversation_id.clone();
         let base = record.dl.base_url.clone();
 
-        let mut ending_carried = false;
-        if !first_turn {
+        // A stream that stayed open since the last turn holds everything the agent sent since:
+        // drain it instead of reading back over HTTP. Anything else catches up by watermark.
+        let mut stream = None;
+        let mut caught_up = first_turn;
+        let open = (self.bot.stream && !first_turn)
+            .then(|| self.state.streams.get(&conversation_id))
+            .flatten();
+        if let Some(conn) = open {
+            let mut frames = conn.frames().await;
+            let mut ending = false;
+            while let Ok(set) = frames.try_recv() {
+                ending |= collector.catch_up(set, self.elapsed_ms());
+            }
+            drop(frames);
+            caught_up = conn.is_healthy() || ending;
+            stream = Some(conn);
+        }
+        if !caught_up {
             let bearer = self.bearer(record)?;
             let set = self
                 .retrying(|| {
@@ -389,7 +411,14 @@ impl<'a> TurnRun<'a> {
                 })
                 .await
                 .map_err(Failure::Agent)?;
-            ending_carried = collector.catch_up(set, self.elapsed_ms());
+            collector.catch_up(set, self.elapsed_ms());
+        }
+        let ending_carried =
+            collector.decide(self.elapsed_ms()) == Decision::Done(EndReason::StopSignal);
+        if self.bot.stream && !ending_carried && stream.as_ref().is_none_or(|c| !c.is_healthy()) {
+            stream = self
+                .open_stream(record, stream_url, collector.watermark())
+                .await;
         }
 
         if ending_carried {
@@ -424,7 +453,13 @@ impl<'a> TurnRun<'a> {
 
         let wait_started = Instant::now();
         let reason = self
-            .poll_until_done(record, &mut collector, &base, &conversation_id)
+            .receive_until_done(
+                record,
+                &mut collector,
+                stream.as_deref(),
+                &base,
+                &conversation_id,
+            )
             .await;
         metrics::counter!("gcbridge_turn_end_total", "reason" => reason.as_str()).increment(1);
         metrics::histogram!("gcbridge_turn_wait_seconds")
@@ -457,25 +492,84 @@ impl<'a> TurnRun<'a> {
         Ok(translation.response)
     }
 
-    /// Polls until the collector is done. Errors while polling never fail the turn: the
-    /// customer's message is already with the agent, and whatever is not read now is read at
-    /// the start of the next turn.
-    async fn poll_until_done(
+    /// Opens the conversation's stream: with the `streamUrl` of a just-started conversation, or
+    /// a fresh one from a reconnect that replays what came after `watermark`. Failures only
+    /// mean polling for this turn.
+    async fn open_stream(
+        &self,
+        record: &SessionRecord,
+        stream_url: Option<String>,
+        watermark: Option<&str>,
+    ) -> Option<Arc<StreamConn>> {
+        // Opening the stream must not eat the turn: a bounded share of the budget.
+        let deadline = (Instant::now() + Duration::from_millis(1_500)).min(self.hard_stop);
+        let url = match stream_url {
+            Some(url) => url,
+            None => {
+                let bearer = self.bearer(record).ok()?;
+                let conversation = self
+                    .state
+                    .dl
+                    .reconnect(
+                        &record.dl.base_url,
+                        bearer,
+                        &record.dl.conversation_id,
+                        watermark,
+                        deadline,
+                    )
+                    .await
+                    .inspect_err(|e| debug!(error = %e, "stream reconnect failed; polling"))
+                    .ok()?;
+                conversation.stream_url?
+            }
+        };
+        self.state
+            .streams
+            .connect(&record.dl.conversation_id, &url, deadline)
+            .await
+            .inspect_err(|e| debug!(error = %e, "stream not available; polling"))
+            .ok()
+    }
+
+    /// Receives until the collector is done: from the stream while it is healthy, else by
+    /// polling. Errors never fail the turn: the customer's message is already with the agent,
+    /// and whatever is not read now is read at the start of the next turn.
+    async fn receive_until_done(
         &self,
         record: &SessionRecord,
         collector: &mut Collector<'_>,
+        stream: Option<&StreamConn>,
         base: &str,
         conversation_id: &str,
     ) -> EndReason {
         let t = &self.bot.profile.timings;
+        let mut frames = match stream {
+            Some(conn) if conn.is_healthy() => Some(conn.frames().await),
+            _ => None,
+        };
         let mut next_poll = Instant::now() + Duration::from_millis(t.first_poll_delay_ms);
         loop {
             let wake_ms = match collector.decide(self.elapsed_ms()) {
                 Decision::Done(reason) => return reason,
                 Decision::WaitUntil(ms) => ms,
             };
-            let wake = (self.started + Duration::from_millis(wake_ms)).min(next_poll);
-            tokio::time::sleep_until(wake).await;
+            let wake = self.started + Duration::from_millis(wake_ms);
+            if let Some(rx) = frames.as_mut() {
+                tokio::select! {
+                    biased;
+                    frame = rx.recv() => match frame {
+                        Some(set) => collector.receive(set, self.elapsed_ms()),
+                        None => {
+                            // The socket is gone: poll from here on (at once, to catch up).
+                            frames = None;
+                            next_poll = Instant::now();
+                        }
+                    },
+                    () = tokio::time::sleep_until(wake) => {}
+                }
+                continue;
+            }
+            tokio::time::sleep_until(wake.min(next_poll)).await;
             if Instant::now() < next_poll {
                 continue;
             }
@@ -637,6 +731,7 @@ impl<'a> TurnRun<'a> {
             return self.fail(Failure::from(e));
         }
         if response.bot_state == BotState::Complete {
+            self.state.streams.close(&record.dl.conversation_id);
             self.end_conversation(&record);
         }
         response
