@@ -1,9 +1,10 @@
-//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, check).
+//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, check).
 //!
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
 
 mod bench;
+mod bots;
 mod chat;
 mod demo;
 
@@ -54,6 +55,8 @@ enum Command {
     },
     /// Measure the time gcbridge adds to each turn (server + emulator on loopback).
     Bench(bench::BenchArgs),
+    /// Print the bot list generated from configuration, or push it to Genesys Cloud.
+    Bots(bots::BotsArgs),
     /// Validate the configuration and reach the session store.
     Check {
         #[arg(long, env = "GCBRIDGE_CONFIG")]
@@ -87,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emulator(port, script, secret).await
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Bots(args) => bots::run(args).await,
         Command::Check { config } => check(config).await,
     }
 }
