@@ -1,10 +1,17 @@
 //! The agent's activities → the Genesys answer (`spec/mapping.md` §4 and §5).
 //!
-//! [`translate`] reads the bot activities collected for one turn, in server order, and returns
-//! the `TurnResponse` plus whether the session ends with it:
+//! [`translate_turn`] reads the bot activities collected for one turn, in server order, and
+//! returns the `TurnResponse`, whether the session ends with it, and the buttons it offers:
 //!
-//! - bot `message`s become `Text` reply messages through the text pipeline ([`text`]); rich
-//!   content not yet mapped natively degrades to readable text ([`degrade`]);
+//! - bot `message`s become reply messages: text through the text pipeline ([`text`]),
+//!   suggested actions as quick replies and hero/thumbnail cards as cards or carousels
+//!   ([`cards`]), Adaptive Cards as their closest card ([`adaptive`]), files per the
+//!   `attachments` setting ([`media`]), Genesys JSON written by the agent as native messages
+//!   ([`passthrough`]), and what Genesys cannot show as readable text ([`degrade`]); the drafts
+//!   of the whole turn are then assembled with the limits applied last ([`draft`]);
+//! - every button gcbridge offers gets a `gcb:` payload of this turn, and the translation
+//!   returns what each payload stands for, for the session to remember
+//!   ([`crate::offers`]);
 //! - the first handoff event (`handoff.initiate` or a configured name) or end signal
 //!   (`endOfConversation` or a configured event name) decides a `Complete` answer with the
 //!   escalate intent and its slots ([`slots`]) or the end intent; every message of the turn is
@@ -12,12 +19,18 @@
 //! - anything else (`typing`, `trace`, `conversationUpdate`, other events, unknown types, user
 //!   activities) produces nothing and is only counted.
 //!
-//! Everything here is a pure function of the bot profile and the activities: no I/O, no clock,
-//! no randomness, and no input makes it panic.
+//! Everything here is a pure function of the bot profile, the activities and the turn number:
+//! no I/O, no clock, no randomness, and no input makes it panic.
 
+pub mod adaptive;
+pub mod cards;
 pub mod citations;
+pub mod content;
 pub mod degrade;
+pub mod draft;
 pub mod markdown;
+pub mod media;
+pub mod passthrough;
 pub mod slots;
 pub mod split;
 pub mod text;
@@ -26,8 +39,10 @@ use gcbridge_directline::Activity;
 use gcbridge_genesys::{BotState, ReplyMessage, TurnResponse};
 use serde_json::Value;
 
+use crate::offers::{Offer, OfferBook};
 use crate::profile::BotProfile;
 
+use self::draft::Draft;
 use self::slots::{AGENT_MESSAGE, DroppedSlot, END_CODE, Slots};
 
 /// How the turn ended, when the agent ended it.
@@ -51,6 +66,9 @@ pub struct Translation {
     pub dropped_slots: Vec<DroppedSlot>,
     /// Activities that produced nothing because of who sent them or their type (for metrics).
     pub ignored_activities: usize,
+    /// The buttons shown in this answer, with what a click on each posts: remember them in the
+    /// session (`SessionRecord::remember_offers`) with the same turn number.
+    pub offered: Vec<Offer>,
 }
 
 /// What one activity means for the answer.
@@ -91,26 +109,30 @@ fn role(profile: &BotProfile, activity: &Activity) -> Role {
 
 /// Translates the bot activities collected for one turn, in server order.
 ///
-/// `activities` may contain anything the collector kept (messages, events, endOfConversation);
-/// typing and unknown types produce nothing. The first handoff or end activity decides the
-/// ending; later ones only contribute their text.
-pub fn translate(profile: &BotProfile, activities: &[Activity]) -> Translation {
-    let mut messages = Vec::new();
+/// `turn` is the session's turn counter: it goes into the payload of every button offered
+/// (`gcb:<qr|pb>:<turn>:<slug>`), and [`Translation::offered`] lists them. `activities` may
+/// contain anything the collector kept (messages, events, endOfConversation); typing and
+/// unknown types produce nothing. The first handoff or end activity decides the ending; later
+/// ones only contribute their text.
+pub fn translate_turn(profile: &BotProfile, activities: &[Activity], turn: u64) -> Translation {
+    let mut drafts: Vec<Draft> = Vec::new();
     let mut ignored_activities = 0;
     let mut decider: Option<(Ending, &Activity)> = None;
     for activity in activities {
         match role(profile, activity) {
-            Role::Message => messages.extend(message_replies(profile, activity)),
+            Role::Message => drafts.extend(content::message_drafts(profile, activity)),
             Role::Handoff => {
                 decider.get_or_insert((Ending::Handoff, activity));
             }
             Role::End => {
-                messages.extend(end_replies(profile, activity));
+                drafts.extend(end_drafts(profile, activity));
                 decider.get_or_insert((Ending::End, activity));
             }
             Role::Ignored => ignored_activities += 1,
         }
     }
+    let mut book = OfferBook::new(turn);
+    let messages = draft::assemble(profile, drafts, &mut book);
     let (response, ending, dropped_slots) = match decider {
         None => (TurnResponse::more_data(messages), None, Vec::new()),
         Some((Ending::Handoff, event)) => {
@@ -129,7 +151,14 @@ pub fn translate(profile: &BotProfile, activities: &[Activity]) -> Translation {
         ending,
         dropped_slots,
         ignored_activities,
+        offered: book.into_offers(),
     }
+}
+
+/// [`translate_turn`] for callers that do not resolve button clicks (tools, tests): payloads
+/// are made for turn 1.
+pub fn translate(profile: &BotProfile, activities: &[Activity]) -> Translation {
+    translate_turn(profile, activities, 1)
 }
 
 /// The answer for `on_agent_error = "escalate"` (`mapping.md` §5.4): `Complete` with the
@@ -155,51 +184,14 @@ fn complete(intent: &str, messages: Vec<ReplyMessage>, slots: &Slots) -> TurnRes
     }
 }
 
-/// The reply messages of one bot `message` activity, in the order of `mapping.md` §4.1: its text
-/// first, then its attachments; with suggested actions, the attachments first and the prompt
-/// with its options last, because the options belong under the question.
-///
-/// Until rich content is mapped natively, everything becomes `Text` messages ([`degrade`]).
-/// A message with only `value`, `speak` or `channelData` gives nothing.
-pub fn message_replies(profile: &BotProfile, activity: &Activity) -> Vec<ReplyMessage> {
-    let text = activity
-        .text
-        .as_deref()
-        .map(|raw| text::format_text(raw, profile.markdown, profile.citations))
-        .unwrap_or_default();
-    let attachments = activity
-        .attachments
-        .as_deref()
-        .map(|a| degrade::attachments_text(profile, a))
-        .unwrap_or_default();
-    let options = activity
-        .suggested_actions
-        .as_ref()
-        .and_then(|s| degrade::suggested_actions_text(&text, &s.actions));
-    let blocks: Vec<String> = match options {
-        Some(prompt_with_options) => attachments
-            .into_iter()
-            .chain(std::iter::once(prompt_with_options))
-            .collect(),
-        None => std::iter::once(text).chain(attachments).collect(),
-    };
-    blocks
-        .iter()
-        .flat_map(|block| split::split_text(block, profile.max_text_chars))
-        .map(ReplyMessage::text)
-        .collect()
-}
-
 /// The text an end activity carries for the customer (`endOfConversation` may say goodbye).
-fn end_replies(profile: &BotProfile, activity: &Activity) -> Vec<ReplyMessage> {
-    activity
-        .text
-        .as_deref()
-        .map(|raw| text::render_text(profile, raw))
-        .unwrap_or_default()
-        .into_iter()
-        .map(ReplyMessage::text)
-        .collect()
+fn end_drafts(profile: &BotProfile, activity: &Activity) -> Option<Draft> {
+    let raw = activity.text.as_deref()?;
+    Some(Draft::Text(text::format_text(
+        raw,
+        profile.markdown,
+        profile.citations,
+    )))
 }
 
 /// The end intent's optional `va_EndCode` slot, only when the bot declares it: the code from

@@ -123,7 +123,7 @@ fn end_of_conversation_fixture_gives_the_end_fixture() {
 }
 
 #[test]
-fn first_turn_frame_degrades_rich_content_to_the_fixture_fallback_texts() {
+fn first_turn_frame_is_the_first_turn_fixture() {
     let t = translate(
         &BotProfile::default(),
         &activity_set("directline-stream-frame-greeting-typing-suggested-hero.json"),
@@ -132,26 +132,16 @@ fn first_turn_frame_degrades_rich_content_to_the_fixture_fallback_texts() {
     assert_eq!(t.response.intent, None);
     assert_eq!(t.ending, None);
     assert_eq!(t.ignored_activities, 1, "the typing activity");
-    // The fallback texts of the native messages in genesys-response-first-turn.json: the
-    // degraded messages read exactly like them.
-    let first_turn = fixture("genesys-response-first-turn.json");
-    let fixture_texts: Vec<&str> = first_turn["replyMessages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["text"].as_str().expect("text"))
-        .collect();
-    assert_eq!(texts(&t), fixture_texts);
+    // Native card and quick replies since rich content is mapped (tests/rich_content.rs has the
+    // details); their fallback texts are what the degraded messages used to read.
+    assert_eq!(
+        as_json(&t.response),
+        fixture("genesys-response-first-turn.json")
+    );
     // `basic` keeps bold.
     assert_eq!(
         t.response.reply_messages[0],
         ReplyMessage::text("Hello, I'm the **Contoso** virtual assistant. How can I help?")
-    );
-    assert!(
-        t.response
-            .reply_messages
-            .iter()
-            .all(|m| m.content.is_empty())
     );
 }
 
@@ -183,15 +173,17 @@ fn greeting_markdown_per_mode() {
 }
 
 #[test]
-fn adaptive_card_fixture_degrades_to_its_text_and_links() {
+fn adaptive_card_fixture_reads_as_its_fallback_text() {
     let t = translate(
         &BotProfile::default(),
         &[activity(fixture("directline-activity-adaptive-card.json"))],
     );
+    // A native card now (tests/rich_content.rs); its text is what text-only channels show,
+    // with the submit button by its label.
     assert_eq!(
         texts(&t),
         [
-            "Order 12345\nStatus: Shipped\nETA: Friday\nOpen order page: https://shop.example.com/orders/12345"
+            "Order 12345\nStatus: Shipped\nETA: Friday\nTrack it\nOpen order page: https://shop.example.com/orders/12345"
         ]
     );
 }
@@ -354,8 +346,11 @@ fn long_messages_are_split_into_several_text_messages() {
     }
 }
 
+/// The `text` of every message: what a channel without buttons, cards or carousels shows.
+/// These were the degraded messages before rich content was mapped; the native messages keep
+/// the same readable text (images now read `name` then the address, as a card's title and note).
 #[test]
-fn degradation_table() {
+fn readable_text_table() {
     let backpack = json!({
         "contentType": "application/vnd.microsoft.card.hero",
         "content": {
@@ -396,7 +391,7 @@ fn degradation_table() {
                 {"type": "playAudio", "title": "Listen", "value": "https://a.example/a.mp3"}
             ]}}),
             vec![
-                "size-chart.png: https://a.example/s.png",
+                "size-chart.png\nhttps://a.example/s.png",
                 "Which **size**?\n1. Small\n2. Large\nCall us: tel:+15550100",
             ],
         ),
@@ -419,7 +414,7 @@ fn degradation_table() {
             ]}),
             vec![
                 "Here is the size chart.",
-                "size-chart.png: https://shop.example.com/img/size-chart.png",
+                "size-chart.png\nhttps://shop.example.com/img/size-chart.png",
                 "terms.pdf: https://a.example/files/terms.pdf",
                 "A file was sent but cannot be displayed here.",
             ],
@@ -441,12 +436,17 @@ fn degradation_table() {
                 {"type": "Action.ShowCard", "title": "More", "card": {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "Shown card"}]}}
             ]}}]}),
             vec![
-                "Book a visit\nLeft\nFallback element\nShown card\nPlease reply with: Day, Time (Morning, Afternoon)\nOpen this in Teams.",
+                "Book a visit\nLeft\nFallback element\nShown card\nPlease reply with: Day, Time (Morning, Afternoon)\nOpen this in Teams.\nBook",
             ],
         ),
-        // Adaptive Card with nothing readable.
+        // Adaptive Card with nothing to read but an image: a card named after the bot.
         (
             json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {"type": "AdaptiveCard", "body": [{"type": "Image", "url": "https://a.example/i.png"}]}}]}),
+            vec!["Copilot Studio agent\nhttps://a.example/i.png"],
+        ),
+        // Adaptive Card with nothing usable at all.
+        (
+            json!({"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {"type": "AdaptiveCard", "body": [{"type": "Image", "url": "data:image/png;base64,AA"}]}}]}),
             vec!["This content cannot be displayed here."],
         ),
         // Adaptive Card content sent as a JSON string.

@@ -1,16 +1,21 @@
 //! Deterministic fuzzing of the text pipeline and of `translate` with odd activities: no input
-//! panics, every message respects the length limit, and hostile inputs stay fast.
+//! panics, every answer is a body Genesys accepts, every message respects the length limit, and
+//! hostile inputs stay fast.
 //!
 //! The generator is a fixed-seed xorshift so failures reproduce; the alphabet is biased towards
 //! the characters the pipeline treats specially.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
 use gcbridge_core::profile::{BotProfile, CitationMode, MarkdownMode, SlotFilter};
 use gcbridge_core::translate::text::render_text;
-use gcbridge_core::translate::translate;
+use gcbridge_core::translate::translate_turn;
 use gcbridge_directline::Activity;
 use serde_json::{Value, json};
+
+use common::assert_valid_body;
 
 struct Rng(u64);
 
@@ -214,6 +219,17 @@ fn random_json(rng: &mut Rng, depth: usize) -> Value {
                 "fallbackText",
                 "choices",
                 "label",
+                "id",
+                "data",
+                "images",
+                "tap",
+                "selectAction",
+                "isMultiSelect",
+                "contentType",
+                "quickReply",
+                "content",
+                "payload",
+                "description",
                 "va_AgentMessage",
                 "va_LastPhrases",
                 "MSCallerId",
@@ -228,9 +244,23 @@ fn random_json(rng: &mut Rng, depth: usize) -> Value {
                 "Action.OpenUrl",
                 "Action.ShowCard",
                 "Input.ChoiceSet",
+                "Input.Text",
+                "Action.Submit",
+                "Action.Execute",
+                "Image",
+                "ImageSet",
                 "imBack",
+                "postBack",
+                "messageBack",
                 "openUrl",
                 "call",
+                "Structured",
+                "Text",
+                "QuickReply",
+                "Card",
+                "Carousel",
+                "Link",
+                "Postback",
             ];
             let mut map = serde_json::Map::new();
             for _ in 0..rng.below(6) {
@@ -247,8 +277,43 @@ fn random_json(rng: &mut Rng, depth: usize) -> Value {
     }
 }
 
+/// Agent text: mostly random pieces, sometimes JSON shaped like Genesys reply messages (valid
+/// or not) to exercise the Genesys-JSON reading.
+fn random_agent_text(rng: &mut Rng) -> String {
+    match rng.below(4) {
+        0 => {
+            let messages: Vec<Value> = (0..1 + rng.below(3))
+                .map(|_| {
+                    let content: Vec<Value> = (0..rng.below(4))
+                        .map(|_| {
+                            let kind = ["QuickReply", "Card", "Carousel", "Attachment", "Other"]
+                                [rng.below(5)];
+                            let mut item = json!({"contentType": kind});
+                            let sibling = random_json(rng, 3);
+                            let key = match kind {
+                                "QuickReply" => "quickReply",
+                                "Card" => "card",
+                                "Carousel" => "carousel",
+                                "Attachment" => "attachment",
+                                _ => "other",
+                            };
+                            item[key] = sibling;
+                            item
+                        })
+                        .collect();
+                    let kind = ["Text", "structured", "x"][rng.below(3)];
+                    json!({"type": kind, "text": random_json(rng, 0), "content": content})
+                })
+                .collect();
+            Value::Array(messages).to_string()
+        }
+        1 => format!("[{}]", random_text(rng, 6)),
+        _ => random_text(rng, 8),
+    }
+}
+
 #[test]
-fn random_activities_never_panic() {
+fn random_activities_never_panic_and_give_valid_bodies() {
     let mut rng = Rng(42);
     let content_types = [
         "application/vnd.microsoft.card.hero",
@@ -256,10 +321,12 @@ fn random_activities_never_panic() {
         "application/vnd.microsoft.card.receipt",
         "application/vnd.microsoft.card.adaptive",
         "image/png",
+        "video/mp4",
         "application/pdf",
         "application/json",
     ];
     let kinds = [
+        "message",
         "message",
         "event",
         "endOfConversation",
@@ -273,7 +340,16 @@ fn random_activities_never_panic() {
         "turn.complete",
         "other",
     ];
-    let profiles: Vec<BotProfile> = [SlotFilter::Auto, SlotFilter::Declared, SlotFilter::All]
+    let action_types = [
+        "imBack",
+        "postBack",
+        "messageBack",
+        "openUrl",
+        "call",
+        "showImage",
+        "",
+    ];
+    let mut profiles: Vec<BotProfile> = [SlotFilter::Auto, SlotFilter::Declared, SlotFilter::All]
         .into_iter()
         .map(|slot_filter| BotProfile {
             slot_filter,
@@ -281,10 +357,19 @@ fn random_activities_never_panic() {
             ..BotProfile::default()
         })
         .collect();
-    for _ in 0..300 {
+    profiles.push(BotProfile {
+        attachments: true,
+        max_messages: 2,
+        max_quick_replies: 1,
+        max_card_buttons: 1,
+        card_fallback_text: false,
+        max_text_chars: 50,
+        ..BotProfile::default()
+    });
+    for round in 0..400 {
         let activities: Vec<Activity> = (0..1 + rng.below(4))
             .map(|_| {
-                let attachments: Vec<Value> = (0..rng.below(3))
+                let attachments: Vec<Value> = (0..rng.below(4))
                     .map(|_| {
                         json!({
                             "contentType": content_types[rng.below(content_types.len())],
@@ -294,14 +379,23 @@ fn random_activities_never_panic() {
                     })
                     .filter(|a| a["contentUrl"].is_string() || a["contentUrl"].is_null())
                     .collect();
+                let actions: Vec<Value> = (0..rng.below(14))
+                    .map(|_| {
+                        json!({
+                            "type": action_types[rng.below(action_types.len())],
+                            "title": random_text(&mut rng, 2),
+                            "value": random_json(&mut rng, 1),
+                        })
+                    })
+                    .collect();
                 let raw = json!({
                     "type": kinds[rng.below(kinds.len())],
                     "name": names[rng.below(names.len())],
                     "from": {"id": "b", "role": "bot"},
-                    "text": random_text(&mut rng, 8),
+                    "text": random_agent_text(&mut rng),
                     "value": random_json(&mut rng, 3),
                     "attachments": attachments,
-                    "suggestedActions": {"actions": [random_json(&mut rng, 2)]},
+                    "suggestedActions": {"actions": actions},
                 });
                 // Fields of the wrong JSON type fail to parse as an activity at the wire layer;
                 // what parses is what translate must survive.
@@ -312,12 +406,46 @@ fn random_activities_never_panic() {
                 })
             })
             .collect();
+        let turn = [1, 2, u64::MAX][round % 3];
         for profile in &profiles {
-            let t = translate(profile, &activities);
-            for message in &t.response.reply_messages {
+            let t = translate_turn(profile, &activities, turn);
+            assert_valid_body(profile, &t.response);
+            let messages = &t.response.reply_messages;
+            for (i, message) in messages.iter().enumerate() {
                 let text = message.text.as_deref().unwrap_or_default();
-                assert!(!text.is_empty() && text.chars().count() <= 50, "{text:?}");
+                // Beyond `max_messages` the rest is merged into the last message, whatever its
+                // length: the count limit comes last.
+                let merged = i + 1 == profile.max_messages;
+                assert!(
+                    merged || text.chars().count() <= profile.max_text_chars,
+                    "{text:?}"
+                );
             }
+            // Exactly the gcbridge payloads shown are offered.
+            let json = serde_json::to_value(messages).expect("serialise");
+            let mut shown: Vec<String> = collect_payloads(&json)
+                .into_iter()
+                .filter(|p| p.starts_with("gcb:"))
+                .collect();
+            let mut offered: Vec<String> = t.offered.iter().map(|o| o.payload.clone()).collect();
+            shown.sort_unstable();
+            offered.sort_unstable();
+            assert_eq!(shown, offered);
         }
+    }
+}
+
+/// Every `payload` string in a JSON value.
+fn collect_payloads(value: &Value) -> Vec<String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v) {
+                ("payload", Value::String(p)) => vec![p.clone()],
+                _ => collect_payloads(v),
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(collect_payloads).collect(),
+        _ => Vec::new(),
     }
 }

@@ -181,7 +181,11 @@ impl Piece {
 
 /// Applies the limits to the drafts of one turn, in order, allocates the payloads of the
 /// buttons that are shown from `book`, and returns the reply messages.
-pub fn assemble(profile: &BotProfile, drafts: Vec<Draft>, book: &mut OfferBook) -> Vec<ReplyMessage> {
+pub fn assemble(
+    profile: &BotProfile,
+    drafts: Vec<Draft>,
+    book: &mut OfferBook,
+) -> Vec<ReplyMessage> {
     let mut pieces = Vec::new();
     for draft in drafts.into_iter().flat_map(split_carousel) {
         pieces.extend(pieces_of(profile, draft));
@@ -253,9 +257,7 @@ fn pieces_of(profile: &BotProfile, draft: Draft) -> Vec<Piece> {
                     .collect::<Vec<_>>(),
                 "\n\n",
             );
-            let text = text
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or(generated);
+            let text = text.filter(|t| !t.trim().is_empty()).unwrap_or(generated);
             for card in &mut cards {
                 card.buttons.truncate(max_buttons);
             }
@@ -480,10 +482,24 @@ mod tests {
             ("Q?", "1. A", 0, vec![], "Q?\n1. A"),
             ("Q?", "1. A", 10, vec![], "Q?\n1. A"),
             ("", "1. A", 10, vec![], "1. A"),
-            ("One. Two.", "1. A", 9, vec!["One."], "Two.\n1. A"),
-            ("One. Two.", "1. A\n2. B", 9, vec!["One.", "Two."], "1. A\n2. B"),
+            // The prompt's last part stays with the list when both fit.
+            (
+                "First sentence. Two.",
+                "1. A",
+                12,
+                vec!["First", "sentence."],
+                "Two.\n1. A",
+            ),
+            (
+                "One. Two.",
+                "1. A\n2. B",
+                9,
+                vec!["One. Two."],
+                "1. A\n2. B",
+            ),
+            // A list too long on its own is cut at a line.
             ("Q", "1. Apple\n2. Banana", 10, vec!["Q"], "1. Apple"),
-            ("Long prompt here", "", 8, vec!["Long"], "prompt here"),
+            ("Long prompt here", "", 8, vec!["Long", "prompt"], "here"),
         ] {
             let (before, text) = fit_structured(head, tail, max);
             assert_eq!(before, want_before, "{head:?} {tail:?} {max}");
