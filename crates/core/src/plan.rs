@@ -4,6 +4,7 @@ use gcbridge_directline::{Activity, Attachment, ChannelAccount};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::offers::{ClickMessage, parse_payload};
 use crate::profile::BotProfile;
 use crate::request::{Input, Turn};
 use crate::session::SessionRecord;
@@ -33,6 +34,60 @@ pub struct PlannedPost {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TurnPlan {
     pub posts: Vec<PlannedPost>,
+    /// How a button click was read, when the input was one (for metrics).
+    pub button: Option<ButtonResolution>,
+}
+
+/// How a clicked button's payload was read (`mapping.md` §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonResolution {
+    /// A payload gcbridge offered in one of the remembered turns: posted as its action.
+    Offered,
+    /// A gcbridge payload of a turn no longer remembered (or of a record that was replaced):
+    /// posted as the button's label, since the payload itself means nothing to the agent.
+    Expired,
+    /// Any other payload (written by the agent as Genesys JSON, or by another tool): posted as
+    /// text, verbatim.
+    Foreign,
+}
+
+/// What a click posts, and how its payload was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedButton {
+    /// The message fields to post.
+    pub message: ClickMessage,
+    /// How the payload was read.
+    pub resolution: ButtonResolution,
+}
+
+/// Resolves a click (`Input::Button`) against the actions the session offered: an offered
+/// payload posts what its Bot Framework action posts (`imBack` text, `postBack` text or value,
+/// `messageBack` text and value, Adaptive submit data merged with the chosen value); an
+/// expired gcbridge payload posts the button's label; any other payload posts itself as text.
+pub fn resolve_button(
+    session: &SessionRecord,
+    label: Option<&str>,
+    payload: &str,
+) -> ResolvedButton {
+    if let Some(action) = session.offered_action(payload) {
+        return ResolvedButton {
+            message: action.click(),
+            resolution: ButtonResolution::Offered,
+        };
+    }
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    let (text, resolution) = match (parse_payload(payload), label) {
+        (Some(_), Some(label)) => (label, ButtonResolution::Expired),
+        (Some(_), None) => (payload, ButtonResolution::Expired),
+        (None, _) => (payload, ButtonResolution::Foreign),
+    };
+    ResolvedButton {
+        message: ClickMessage {
+            text: Some(text.to_owned()),
+            ..ClickMessage::default()
+        },
+        resolution,
+    }
 }
 
 impl TurnPlan {
@@ -76,23 +131,28 @@ pub fn plan_turn(
         });
     }
 
-    if let Some(message) = customer_message(profile, session, turn, first_turn) {
+    let mut button = None;
+    if let Some(message) = customer_message(profile, session, turn, first_turn, &mut button) {
         posts.push(PlannedPost {
             purpose: PostPurpose::Message,
             activity: message,
         });
     }
-    TurnPlan { posts }
+    TurnPlan { posts, button }
 }
 
 /// The customer's input as a message activity, or `None` when there is nothing to post.
+/// `button` is set to how a click was read.
 fn customer_message(
     profile: &BotProfile,
     session: &mut SessionRecord,
     turn: &Turn,
     first_turn: bool,
+    button: &mut Option<ButtonResolution>,
 ) -> Option<Activity> {
-    let (text, attachments) = match &turn.input {
+    let mut message = ClickMessage::default();
+    let mut attachments = Vec::new();
+    match &turn.input {
         Input::Nothing => return None,
         Input::Text(text) => {
             let is_trigger = profile
@@ -102,14 +162,16 @@ fn customer_message(
             if first_turn && is_trigger {
                 return None;
             }
-            (Some(text.clone()), Vec::new())
+            message.text = Some(text.clone());
         }
-        // Until offered actions are stored, a click is sent as its payload (what the agent put
-        // on the button), which is what a Direct Line client does for imBack/postBack.
-        Input::Button { payload, .. } => (Some(payload.clone()), Vec::new()),
-        Input::Attachments { text, files } => (
-            text.clone(),
-            files
+        Input::Button { text, payload } => {
+            let resolved = resolve_button(session, text.as_deref(), payload);
+            *button = Some(resolved.resolution);
+            message = resolved.message;
+        }
+        Input::Attachments { text, files } => {
+            message.text = text.clone();
+            attachments = files
                 .iter()
                 .map(|f| Attachment {
                     content_type: f
@@ -120,13 +182,19 @@ fn customer_message(
                     name: f.filename.clone(),
                     ..Attachment::default()
                 })
-                .collect(),
-        ),
-    };
+                .collect();
+        }
+    }
     let mut activity = base_activity(profile, session, turn, Activity::MESSAGE);
-    if let Some(text) = text {
+    if let Some(text) = message.text {
         activity.text = Some(truncate_chars(&text, profile.max_input_chars));
         activity.text_format = Some("plain".to_owned());
+    }
+    activity.value = message.value;
+    if !message.channel_data.is_empty()
+        && let Some(Value::Object(channel_data)) = activity.channel_data.as_mut()
+    {
+        channel_data.extend(message.channel_data);
     }
     if !attachments.is_empty() {
         activity.attachments = Some(attachments);
