@@ -161,6 +161,37 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Checks that the backend can serve requests (for readiness probes).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates what the backend needs on its server (a table), if it is missing.
+    ///
+    /// Idempotent: run again, it reports [`Initialised::AlreadyPresent`]. Backends that need
+    /// nothing created (memory, embedded, Redis) keep this default, which does nothing. Used by
+    /// `gcbridge store init`; serving never creates tables by itself, so that the permissions it
+    /// runs with can stay minimal.
+    async fn init(&self) -> Result<Initialised, StoreError> {
+        Ok(Initialised::NothingNeeded)
+    }
+}
+
+/// What [`SessionStore::init`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initialised {
+    /// The backend needs nothing created.
+    NothingNeeded,
+    /// The resources were created; the text says what, for the operator.
+    Created(String),
+    /// Everything needed was already there; the text says what was checked.
+    AlreadyPresent(String),
+}
+
+impl fmt::Display for Initialised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NothingNeeded => f.write_str("nothing to create for this backend"),
+            Self::Created(what) => write!(f, "created {what}"),
+            Self::AlreadyPresent(what) => write!(f, "already present: {what}"),
+        }
+    }
 }
 
 /// Checks a key against the contract. Every backend calls this before doing any work.
@@ -194,6 +225,31 @@ pub(crate) fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The current wall-clock time in microseconds since the Unix epoch: the time part of the
+/// revisions the server backends hand out.
+#[cfg(any(feature = "dynamodb", feature = "azure"))]
+pub(crate) fn now_unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The revision a server backend gives a save: greater than the record's previous revision
+/// (if the backend still knows it) and, failing that, the writer's clock in microseconds.
+///
+/// Revisions must keep increasing across a delete or an expiry, when the previous revision is
+/// gone; the clock is what keeps them increasing then. A re-created record could only reuse a
+/// revision if a writer's clock were behind the deleted record's writer's clock by more than
+/// the time between the delete and the re-creation, and the stale holder of that revision then
+/// tried to save: documented per backend, and avoided where the server offers a clock (Redis).
+#[cfg(any(feature = "dynamodb", feature = "azure"))]
+pub(crate) fn next_revision(previous: Option<u64>, now_us: u64) -> u64 {
+    match previous {
+        Some(p) if p >= now_us => p.saturating_add(1),
+        _ => now_us,
+    }
 }
 
 /// Whether a record with this expiry is still live at `now_ms`.

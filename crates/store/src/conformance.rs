@@ -108,8 +108,16 @@ __for_each_conformance_check!(__define_conformance_checks!());
 /// alive for the test's duration (use `()` if there is nothing to keep). The invoking crate
 /// needs `tokio` with `macros` and `rt-multi-thread`. See the [`conformance`](crate::conformance)
 /// module for an example.
+///
+/// For a backend whose server may be absent, write `conformance_tests!(optional FACTORY)` with
+/// a factory returning `Option<(Arc<dyn SessionStore>, G)>`: each test returns early when it
+/// gives `None`. The factory decides (and says) why it skipped; it should panic instead when a
+/// skip is not acceptable, e.g. in CI.
 #[macro_export]
 macro_rules! conformance_tests {
+    (optional $factory:path) => {
+        $crate::__for_each_conformance_check!(__conformance_test_fns!(optional $factory;));
+    };
     ($factory:path) => {
         $crate::__for_each_conformance_check!(__conformance_test_fns!($factory;));
     };
@@ -118,6 +126,17 @@ macro_rules! conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_test_fns {
+    (optional $factory:path; [ $($check:ident),* $(,)? ]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some((store, _keep_alive)) = $factory().await else {
+                    return;
+                };
+                $crate::conformance::$check(&store).await;
+            }
+        )*
+    };
     ($factory:path; [ $($check:ident),* $(,)? ]) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]

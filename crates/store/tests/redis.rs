@@ -1,0 +1,129 @@
+//! The conformance suite against a real Redis server, plus what only a networked store can get
+//! wrong: a server that is down, and recovery without reopening the store.
+//!
+//! The server comes from `GCBRIDGE_TEST_REDIS_URL` (set by `scripts/backends.sh start`); see
+//! `common::server_from_env` for when a missing variable skips and when it fails.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gcbridge_store::{RedisStore, SessionStore, open};
+
+async fn redis_store() -> Option<(Arc<dyn SessionStore>, ())> {
+    let url = common::server_from_env("GCBRIDGE_TEST_REDIS_URL", "Redis")?;
+    let store = open(&url).await.expect("open the Redis store");
+    Some((store, ()))
+}
+
+mod redis {
+    gcbridge_store::conformance_tests!(optional super::redis_store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opened_from_its_url_it_names_itself_and_answers_ping() {
+    let Some((store, ())) = redis_store().await else {
+        return;
+    };
+    assert_eq!(store.name(), "redis");
+    store.ping().await.expect("ping");
+    assert_eq!(
+        store.init().await.expect("init"),
+        gcbridge_store::Initialised::NothingNeeded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_down_is_unavailable_quickly_and_names_no_secret() {
+    let port = common::closed_loopback_port();
+    let url = format!("redis://:hunter2@127.0.0.1:{port}/0");
+    // Opening contacts nothing, so gcbridge can start while Redis is down.
+    let store = RedisStore::open(&url).expect("open does not connect");
+    let limit = Duration::from_secs(10);
+
+    let started = Instant::now();
+    let ping = store.ping().await;
+    let message = common::assert_unavailable(ping, started.elapsed(), limit, "ping");
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+
+    let started = Instant::now();
+    let save = store
+        .save("k", b"secret value".to_vec(), None, u64::MAX)
+        .await;
+    let message = common::assert_unavailable(save, started.elapsed(), limit, "save");
+    assert!(
+        !message.contains("secret value") && !message.contains("hunter2"),
+        "{message}"
+    );
+
+    let started = Instant::now();
+    let load = store.load("k").await;
+    common::assert_unavailable(load, started.elapsed(), limit, "load");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_hashes_under_a_prefixed_hash_tag_that_expire_with_the_record() {
+    let Some(url) = common::server_from_env("GCBRIDGE_TEST_REDIS_URL", "Redis") else {
+        return;
+    };
+    let store = RedisStore::open(&url).unwrap();
+    let key = format!("layout-{}/{{tag}}", common::unique_suffix());
+    let expires = now_ms() + 60_000;
+    store
+        .save(&key, b"v".to_vec(), None, expires)
+        .await
+        .unwrap();
+
+    // Inspect the raw layout with a plain connection, as an operator would with redis-cli.
+    let client = ::redis::Client::open(url.as_str()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let redis_key = format!("gcbridge:{{layout-{}/%7Btag%7D}}", common::unique_suffix());
+    let pexpiretime: i64 = ::redis::cmd("PEXPIRETIME")
+        .arg(&redis_key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        u64::try_from(pexpiretime).unwrap(),
+        expires,
+        "the key expires with the record"
+    );
+    let expiry_field: String = ::redis::cmd("HGET")
+        .arg(&redis_key)
+        .arg("e")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(expiry_field, expires.to_string());
+
+    // A record that never expires has no key expiry (-1), but still its exact expiry field.
+    let stored = store.load(&key).await.unwrap().unwrap();
+    store
+        .save(&key, b"w".to_vec(), Some(stored.revision), u64::MAX)
+        .await
+        .unwrap();
+    let pexpiretime: i64 = ::redis::cmd("PEXPIRETIME")
+        .arg(&redis_key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(pexpiretime, -1);
+    assert_eq!(
+        store.load(&key).await.unwrap().unwrap().expires_at_ms,
+        u64::MAX
+    );
+    store.delete(&key).await.unwrap();
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
