@@ -365,11 +365,12 @@ fn render(response: &TurnResponse, style: &Style) -> Rendered {
     for message in &response.reply_messages {
         let text = message.text.as_deref().unwrap_or_default();
         let structured = message.kind == ReplyKind::Structured && !message.content.is_empty();
-        // A structured message's text is its fallback; show the prompt line only when the
-        // content is quick replies (Genesys shows it above the buttons).
+        // A structured message's text is its fallback for channels without buttons. Genesys
+        // shows the prompt above quick replies, so print the text without the numbered option
+        // list gcbridge appends; cards and carousels are drawn from their content instead.
         let prompt = if structured {
             match &message.content[0] {
-                ReplyContent::QuickReply(_) => text.lines().next().unwrap_or_default().to_owned(),
+                ReplyContent::QuickReply(_) => prompt_without_options(text, &message.content),
                 _ => String::new(),
             }
         } else {
@@ -421,6 +422,26 @@ fn render(response: &TurnResponse, style: &Style) -> Rendered {
         }
     }
     Rendered { lines, choices }
+}
+
+/// The quick-reply prompt without the trailing "1. Label" lines that repeat the buttons.
+fn prompt_without_options(text: &str, content: &[ReplyContent]) -> String {
+    let labels: Vec<&str> = content
+        .iter()
+        .filter_map(|c| match c {
+            ReplyContent::QuickReply(q) => Some(q.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let is_option = |line: &str| {
+        line.split_once(". ")
+            .is_some_and(|(n, label)| n.parse::<usize>().is_ok() && labels.contains(&label))
+    };
+    while lines.last().is_some_and(|l| is_option(l)) {
+        lines.pop();
+    }
+    lines.join("\n").trim_end().to_owned()
 }
 
 fn render_content(
@@ -531,6 +552,25 @@ mod tests {
         assert_eq!(r.choices.len(), 3);
         assert_eq!(r.choices[1].payload, "gcb:qr:1:home-delivery");
         assert_eq!(r.choices[1].kind, "QuickReply");
+    }
+
+    #[test]
+    fn quick_reply_prompt_keeps_every_line_but_the_option_list() {
+        let r = render(
+            &fixture("genesys-response-quick-replies.json"),
+            &Style { color: false },
+        );
+        assert_eq!(r.lines[0], "bot › How would you like to receive it?");
+        assert_eq!(r.lines[1], "      [1] Home delivery");
+        let multi = prompt_without_options(
+            "Our stores are open:\n\n- Mon: 9-19\n1. Track my order",
+            &[ReplyContent::QuickReply(gcbridge_genesys::QuickReply {
+                text: "Track my order".into(),
+                payload: "p".into(),
+                image: None,
+            })],
+        );
+        assert_eq!(multi, "Our stores are open:\n\n- Mon: 9-19");
     }
 
     #[test]

@@ -194,6 +194,9 @@ impl<'p> Collector<'p> {
             }
             Activity::MESSAGE => {
                 if live {
+                    // A message replaces the typing indicator that announced it (as in every
+                    // chat client): only typing *after* the latest message keeps the turn busy.
+                    self.busy_until = 0;
                     let answers_this_turn = activity
                         .reply_to_id
                         .as_ref()
@@ -343,6 +346,18 @@ mod tests {
         let mut c = Collector::new(&p, 0, [], None).with_deadline_ms(25_000);
         c.posted("u1");
         assert_eq!(c.decide(10_000), Decision::WaitUntil(24_700));
+    }
+
+    #[test]
+    fn a_message_clears_the_typing_hold_that_announced_it() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], None);
+        c.posted("u1");
+        c.receive(set("1", vec![bot("t1", "typing", None)]), 0);
+        c.receive(set("2", vec![bot("a1", "message", Some("u1"))]), 300);
+        // Quiet period from the message, not the 3 s typing hold.
+        assert_eq!(c.decide(400), Decision::WaitUntil(1_500));
+        assert_eq!(c.decide(1_500), Decision::Done(EndReason::Quiet));
     }
 
     #[test]
