@@ -142,6 +142,20 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// Whether a failure means the conversation itself is unusable (and a new one may help):
+/// `404` (unknown conversation) or `403 TokenExpired` (a token that can no longer be refreshed).
+fn conversation_gone(e: &DlError) -> bool {
+    matches!(
+        e,
+        DlError::Status { status: 404, .. }
+            | DlError::Status {
+                status: 403,
+                token_expired: true,
+                ..
+            }
+    )
+}
+
 /// Maps a Direct Line failure to the Genesys error code (`mapping.md` §5.4).
 fn agent_error_code(e: &DlError) -> ErrorCode {
     match e {
@@ -230,7 +244,24 @@ impl<'a> TurnRun<'a> {
             },
         };
         let first_turn = record.turn == 0;
-        match self.collect(&mut record, first_turn, stream_url).await {
+        let mut outcome = self.collect(&mut record, first_turn, stream_url).await;
+        if !first_turn && matches!(&outcome, Err(Failure::Agent(e)) if conversation_gone(e)) {
+            // Direct Line forgot the conversation (idle expiry, expired token): start a new one
+            // once, send context and startConversation again, and post the customer's message
+            // there. The agent loses its topic state, the customer keeps being served.
+            warn!("Direct Line conversation is gone; replacing it");
+            metrics::counter!("gcbridge_conversations_replaced_total").increment(1);
+            self.state.streams.close(&record.dl.conversation_id);
+            outcome = match self.start_conversation().await {
+                Ok((mut replacement, stream_url)) => {
+                    replacement.created_at_ms = record.created_at_ms;
+                    record = replacement;
+                    self.collect(&mut record, true, stream_url).await
+                }
+                Err(f) => Err(f),
+            };
+        }
+        match outcome {
             Ok(response) => self.finish(record, revision, response, &key).await,
             Err(f) => {
                 let response = self.fail(f);

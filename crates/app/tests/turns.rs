@@ -294,13 +294,62 @@ async fn wrong_direct_line_secret_is_agent_auth_failed() {
 }
 
 #[tokio::test]
-async fn expired_conversation_is_conversation_lost() {
+async fn an_expired_conversation_is_replaced_once_and_the_message_still_reaches_the_agent() {
     let app = TestApp::spawn().await;
     app.say("s-404", "").await;
-    app.emulator.expire_conversation(&app.conversation());
+    let first = app.conversation();
+    app.emulator.expire_conversation(&first);
+    // A new conversation: the agent greets again (its state is gone) and answers the message.
     assert_eq!(
         app.say("s-404", "hello").await,
-        failed(ErrorCode::ConversationLost)
+        more_data(&["Hello Ada!", "echo: hello"])
+    );
+    assert_eq!(app.emulator.conversations_started(), 2);
+    let second = app.emulator.conversation_ids()[1].clone();
+    let posted: Vec<_> = app
+        .emulator
+        .user_activities(&second)
+        .into_iter()
+        .map(|a| a.name.or(a.text).unwrap_or_default())
+        .collect();
+    assert_eq!(posted, ["pvaSetContext", "startConversation", "hello"]);
+    // Later turns use the replacement.
+    assert_eq!(
+        app.say("s-404", "two").await,
+        more_data(&["first", "second"])
+    );
+    assert_eq!(app.emulator.conversations_started(), 2);
+}
+
+#[tokio::test]
+async fn a_conversation_that_cannot_be_replaced_is_conversation_lost_or_unavailable() {
+    let app = TestApp::spawn().await;
+    app.say("s-lost", "").await;
+    app.emulator.expire_conversation(&app.conversation());
+    app.emulator.inject_fault(Fault {
+        op: Op::StartConversation,
+        status: 502,
+        retry_after_secs: None,
+        count: 10,
+    });
+    assert_eq!(
+        app.say("s-lost", "hello").await,
+        failed(ErrorCode::AgentUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_starts_a_new_conversation_in_token_mode() {
+    let app = TestApp::with(Options {
+        token_endpoint: true,
+        ..Options::default()
+    })
+    .await;
+    app.say("s-tok-exp", "").await;
+    app.emulator.expire_tokens(&app.conversation());
+    assert_eq!(
+        app.say("s-tok-exp", "hello").await,
+        more_data(&["Hello Ada!", "echo: hello"])
     );
 }
 
