@@ -1,4 +1,4 @@
-//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, check).
+//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, store, check).
 //!
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
@@ -7,6 +7,7 @@ mod bench;
 mod bots;
 mod chat;
 mod demo;
+mod store_cmd;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Print the bot list generated from configuration, or push it to Genesys Cloud.
     Bots(bots::BotsArgs),
+    /// Create the session store's table (DynamoDB, Azure Tables) if it is missing.
+    Store(store_cmd::StoreArgs),
     /// Validate the configuration and reach the session store.
     Check {
         #[arg(long, env = "GCBRIDGE_CONFIG")]
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench::run(args).await,
         Command::Bots(args) => bots::run(args).await,
+        Command::Store(args) => store_cmd::run(args).await,
         Command::Check { config } => check(config).await,
     }
 }
@@ -164,27 +168,8 @@ async fn check(config: Option<PathBuf>) -> anyhow::Result<()> {
     for warning in config.warnings() {
         println!("warn  {warning}");
     }
-    match gcbridge_store::open(&config.store_url).await {
-        Ok(store) => match store.ping().await {
-            Ok(()) => println!(
-                "ok    store {}",
-                gcbridge_store::redact_url(&config.store_url)
-            ),
-            Err(e) => {
-                failed = true;
-                println!(
-                    "FAIL  store {}: {e}",
-                    gcbridge_store::redact_url(&config.store_url)
-                );
-            }
-        },
-        Err(e) => {
-            failed = true;
-            println!(
-                "FAIL  store {}: {e}",
-                gcbridge_store::redact_url(&config.store_url)
-            );
-        }
+    if !store_cmd::check(&config.store_url).await {
+        failed = true;
     }
     if failed {
         bail!("some checks failed");
