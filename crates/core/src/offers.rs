@@ -25,7 +25,13 @@ pub const MAX_OFFERS_PER_TURN: usize = 100;
 /// Largest stored action (its JSON form), in bytes. An Adaptive Card submit can carry an
 /// arbitrary `data` object; anything larger than this is not kept in the session, and its button
 /// is shown as text only.
-pub const MAX_OFFER_BYTES: usize = 8_192;
+pub const MAX_OFFER_BYTES: usize = 4_096;
+
+/// Most bytes of stored actions (JSON form, payloads included) per turn. With
+/// [`crate::session::MAX_OFFERED_TURNS`] turns kept, this bounds what offers add to the session
+/// record to about 100 KB, well inside the item size of every store backend (DynamoDB's is
+/// 400 KB); a real turn needs a few kilobytes.
+pub const MAX_OFFER_BYTES_PER_TURN: usize = 32_768;
 
 /// Longest slug, in characters: long enough to stay recognisable in logs, short enough for any
 /// channel's payload field.
@@ -74,7 +80,7 @@ pub fn parse_payload(payload: &str) -> Option<(PayloadKind, u64, &str)> {
 }
 
 /// A short, readable form of a button's value: ASCII letters and digits lower-cased, every other
-/// run of characters one `-`, at most [`MAX_SLUG_CHARS`] characters (cut at a `-` when one is
+/// run of characters one `-`, at most 32 characters (cut at a `-` when one is
 /// near). `"Buy backpack-40"` → `buy-backpack-40`. Values without any ASCII letter or digit give
 /// `option`; uniqueness is the [`OfferBook`]'s job.
 pub fn slug(value: &str) -> String {
@@ -265,6 +271,8 @@ pub struct Offer {
 #[derive(Debug, Clone)]
 pub struct OfferBook {
     turn: u64,
+    /// Bytes of the offers made so far (see [`MAX_OFFER_BYTES_PER_TURN`]).
+    bytes: usize,
     slugs: HashSet<String>,
     offers: Vec<Offer>,
 }
@@ -274,14 +282,16 @@ impl OfferBook {
     pub fn new(turn: u64) -> Self {
         Self {
             turn,
+            bytes: 0,
             slugs: HashSet::new(),
             offers: Vec::new(),
         }
     }
 
     /// Offers a button: returns its payload, or `None` when the turn already offers
-    /// [`MAX_OFFERS_PER_TURN`] buttons or the action is too large to keep
-    /// ([`MAX_OFFER_BYTES`]); the caller then shows the button as text only.
+    /// [`MAX_OFFERS_PER_TURN`] buttons, the action is too large to keep ([`MAX_OFFER_BYTES`]) or
+    /// the turn's offers would exceed [`MAX_OFFER_BYTES_PER_TURN`]; the caller then shows the
+    /// button as text only.
     /// `value` is what the slug is made from (the action's value, or its label).
     pub fn offer(
         &mut self,
@@ -296,6 +306,13 @@ impl OfferBook {
         if size > MAX_OFFER_BYTES {
             return None;
         }
+        // The payload is stored too, as the action's key: at most the prefix, the kind, a
+        // 20-digit turn and a suffixed slug, so 64 bytes is a safe upper bound.
+        let cost = size.saturating_add(64);
+        if self.bytes.saturating_add(cost) > MAX_OFFER_BYTES_PER_TURN {
+            return None;
+        }
+        self.bytes += cost;
         let base = slug(value);
         let mut unique = base.clone();
         let mut n = 1;
@@ -397,6 +414,21 @@ mod tests {
             choice: None,
         };
         assert_eq!(book.offer(PayloadKind::CardButton, "Send", huge), None);
+        // Large but allowed actions stop at the turn's byte budget.
+        let large = || OfferedAction::Submit {
+            data: Some(json!({"blob": "x".repeat(MAX_OFFER_BYTES - 200)})),
+            choice: None,
+        };
+        let accepted = (0..20)
+            .filter(|_| {
+                book.offer(PayloadKind::CardButton, "Send", large())
+                    .is_some()
+            })
+            .count();
+        assert_eq!(accepted, MAX_OFFER_BYTES_PER_TURN / MAX_OFFER_BYTES);
+        // A small one still fits after a refused large one.
+        let small = OfferedAction::ImBack { value: "x".into() };
+        assert!(book.offer(PayloadKind::QuickReply, "x", small).is_some());
     }
 
     #[test]

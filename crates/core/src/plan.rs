@@ -38,6 +38,13 @@ pub struct TurnPlan {
     pub button: Option<ButtonResolution>,
 }
 
+impl TurnPlan {
+    /// True when the customer's message is among the posts.
+    pub fn posts_customer_message(&self) -> bool {
+        self.posts.iter().any(|p| p.purpose == PostPurpose::Message)
+    }
+}
+
 /// How a clicked button's payload was read (`mapping.md` §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ButtonResolution {
@@ -87,13 +94,6 @@ pub fn resolve_button(
             ..ClickMessage::default()
         },
         resolution,
-    }
-}
-
-impl TurnPlan {
-    /// True when the customer's message is among the posts.
-    pub fn posts_customer_message(&self) -> bool {
-        self.posts.iter().any(|p| p.purpose == PostPurpose::Message)
     }
 }
 

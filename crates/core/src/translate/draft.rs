@@ -453,7 +453,7 @@ pub fn join_non_empty(parts: &[String], separator: &str) -> String {
 }
 
 /// A card title made from longer text: its first non-empty line, folded, at most
-/// [`MAX_DERIVED_TITLE_CHARS`] characters (cut at a word, with `…`).
+/// 80 characters (cut at a word, with `…`).
 pub fn derived_title(text: &str) -> String {
     let line = text
         .lines()
