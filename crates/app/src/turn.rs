@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use gcbridge_core::collect::{Collector, Decision, EndReason};
 use gcbridge_core::errors::ErrorCode;
 use gcbridge_core::locale::locale_for;
-use gcbridge_core::plan::{PostPurpose, plan_turn};
+use gcbridge_core::plan::{PostPurpose, plan_turn, resolve_button};
 use gcbridge_core::profile::OnAgentError;
 use gcbridge_core::request::{Input, Turn};
 use gcbridge_core::session::{
     DecodeError, DirectLineSession, LastRequest, PostedActivity, SessionRecord, SessionState,
 };
-use gcbridge_core::translate::{agent_error_escalation, translate};
+use gcbridge_core::translate::{agent_error_escalation, translate_turn};
 use gcbridge_core::user_id::stable_user_id;
 use gcbridge_directline::{Activity, ChannelAccount};
 use gcbridge_genesys::{BotState, TurnResponse};
@@ -457,16 +457,23 @@ impl<'a> TurnRun<'a> {
             // transcript but not sent to an agent that has finished.
             record.pending_input = match &self.turn.input {
                 Input::Text(t) => Some(t.clone()),
-                Input::Button { payload, .. } => Some(payload.clone()),
+                Input::Button { text, payload } => {
+                    resolve_button(record, text.as_deref(), payload)
+                        .message
+                        .text
+                }
                 _ => None,
             };
         } else {
             let plan = plan_turn(profile, record, self.turn, first_turn);
             for post in plan.posts {
-                let id = self.post(record, &post.activity).await.map_err(|e| {
-                    warn!(error = %e, purpose = ?post.purpose, "posting to Direct Line failed");
-                    Failure::Agent(e)
-                })?;
+                let id = self
+                    .post(record, &post.activity, collector.watermark())
+                    .await
+                    .map_err(|e| {
+                        warn!(error = %e, purpose = ?post.purpose, "posting to Direct Line failed");
+                        Failure::Agent(e)
+                    })?;
                 collector.posted(&id);
                 record.remember_posted(PostedActivity {
                     activity_id: id,
@@ -510,7 +517,9 @@ impl<'a> TurnRun<'a> {
         }
         record.delivered_watermark = collected.watermark;
         record.remember_delivered(collected.delivered_ids);
-        let translation = translate(profile, &collected.activities);
+        let translation = translate_turn(profile, &collected.activities, record.turn);
+        // The buttons shown this turn, so a click on any of them resolves on a later turn.
+        record.remember_offers(record.turn, translation.offered.clone());
         if translation.ending.is_some() {
             record.state = SessionState::Completed;
         }
@@ -642,9 +651,16 @@ impl<'a> TurnRun<'a> {
     }
 
     /// Posts one activity. Throttling is waited out when `Retry-After` fits in the budget (the
-    /// activity was refused, so repeating it cannot duplicate it); other failures are not
-    /// retried because a POST that may have reached the agent must not be sent twice.
-    async fn post(&self, record: &SessionRecord, activity: &Activity) -> Result<String, DlError> {
+    /// activity was refused, so repeating it cannot duplicate it). After an ambiguous failure
+    /// (5xx, timeout, reset) the activity may or may not have reached the agent: gcbridge reads
+    /// the conversation back and looks for its own echo (by `clientActivityID`) before posting
+    /// again, so a customer message is never sent twice.
+    async fn post(
+        &self,
+        record: &SessionRecord,
+        activity: &Activity,
+        watermark: Option<&str>,
+    ) -> Result<String, DlError> {
         let bearer = self.bearer(record).map_err(|_| DlError::Status {
             status: 401,
             retry_after: None,
@@ -664,23 +680,52 @@ impl<'a> TurnRun<'a> {
                     self.hard_stop,
                 )
                 .await;
-            match result {
+            let wait = match &result {
                 Err(DlError::Status {
                     status: 429,
                     retry_after,
-                    token_expired,
-                }) if attempts < 3 => {
-                    if !self.wait_for_retry(retry_after).await {
-                        return Err(DlError::Status {
-                            status: 429,
-                            retry_after,
-                            token_expired,
-                        });
+                    ..
+                }) if attempts < 3 => *retry_after,
+                Err(e) if e.is_transient() && attempts < 2 => {
+                    if let Some(id) = self.find_echo(record, activity, watermark).await {
+                        debug!("an ambiguous post had reached Direct Line; not repeating it");
+                        return Ok(id);
                     }
+                    Some(Duration::from_millis(rand::rng().random_range(50..200)))
                 }
-                other => return other,
+                _ => return result,
+            };
+            if !self.wait_for_retry(wait).await {
+                return result;
             }
         }
+    }
+
+    /// The id Direct Line gave to our own activity, if it is in the conversation.
+    async fn find_echo(
+        &self,
+        record: &SessionRecord,
+        activity: &Activity,
+        watermark: Option<&str>,
+    ) -> Option<String> {
+        let wanted = activity.client_activity_id()?;
+        let set = self
+            .state
+            .dl
+            .get_activities(
+                &record.dl.base_url,
+                self.bearer(record).ok()?,
+                &record.dl.conversation_id,
+                watermark,
+                self.hard_stop,
+            )
+            .await
+            .ok()?;
+        set.activities
+            .into_iter()
+            .filter(|a| !a.is_from_bot())
+            .find(|a| a.client_activity_id().as_deref() == Some(wanted.as_str()))
+            .and_then(|a| a.id)
     }
 
     /// Repeats an idempotent call on 429 (after `Retry-After`) and on transient failures (after

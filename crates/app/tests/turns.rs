@@ -269,15 +269,79 @@ async fn direct_line_5xx_on_start_is_retried_then_reported() {
 }
 
 #[tokio::test]
-async fn direct_line_5xx_on_post_is_not_repeated() {
+async fn a_refused_post_is_posted_again_once_and_never_twice() {
     let app = TestApp::spawn().await;
     app.say("s-post-502", "").await;
+    // The post answered 502 and was not stored: the echo check finds nothing, so it is repeated.
     app.emulator
         .inject_fault(Fault::once(Op::PostActivity, 502));
     assert_eq!(
         app.say("s-post-502", "hello").await,
+        more_data(&["echo: hello"])
+    );
+    let conv = app.conversation();
+    let copies = app
+        .emulator
+        .user_activities(&conv)
+        .into_iter()
+        .filter(|a| a.text.as_deref() == Some("hello"))
+        .count();
+    assert_eq!(copies, 1);
+    // A post that keeps failing is reported, before the customer's message reached the agent.
+    app.emulator.inject_fault(Fault {
+        op: Op::PostActivity,
+        status: 503,
+        retry_after_secs: None,
+        count: 5,
+    });
+    assert_eq!(
+        app.say("s-post-502", "again").await,
         failed(ErrorCode::AgentUnavailable)
     );
+}
+
+#[tokio::test]
+async fn an_ambiguous_post_that_reached_the_agent_is_not_posted_again() {
+    let app = TestApp::spawn().await;
+    app.say("s-lost-answer", "").await;
+    // Direct Line stored the message but the answer was a 504: gcbridge finds its echo.
+    app.emulator
+        .inject_fault(Fault::once(Op::PostActivityAfterAccept, 504));
+    assert_eq!(
+        app.say("s-lost-answer", "hello").await,
+        more_data(&["echo: hello"])
+    );
+    let copies = app
+        .emulator
+        .user_activities(&app.conversation())
+        .into_iter()
+        .filter(|a| a.text.as_deref() == Some("hello"))
+        .count();
+    assert_eq!(copies, 1);
+}
+
+#[tokio::test]
+async fn quick_replies_are_native_and_a_click_posts_what_the_agent_offered() {
+    let app = TestApp::spawn().await;
+    app.say("s-qr", "").await;
+    let answer = app.say("s-qr", "choose").await;
+    let message = &answer["replyMessages"][0];
+    assert_eq!(message["type"], "Structured");
+    assert_eq!(message["text"], "Pick one\n1. Red\n2. Blue");
+    let blue = &message["content"][1]["quickReply"];
+    assert_eq!(blue["text"], "Blue");
+    let payload = blue["payload"].as_str().expect("payload");
+    assert!(payload.starts_with("gcb:qr:2:"), "{payload}");
+
+    let mut click = request("s-qr", "Blue");
+    click["inputMessage"] = json!({
+        "type": "Structured",
+        "text": "Blue",
+        "content": [{"contentType": "ButtonResponse",
+                     "buttonResponse": {"type": "QuickReply", "text": "Blue", "payload": payload}}]
+    });
+    // A postBack sends its value, not the label the customer saw.
+    assert_eq!(app.post(&click).await, more_data(&["echo: blue-value"]));
 }
 
 #[tokio::test]

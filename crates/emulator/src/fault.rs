@@ -9,6 +9,10 @@ pub enum Op {
     GetConversation,
     /// `POST /v3/directline/conversations/{id}/activities`.
     PostActivity,
+    /// The same post, but the activity **is accepted** (stored, the agent reacts) and only the
+    /// answer is the error: a response lost on the way back, the ambiguous case a client must
+    /// not resolve by blindly posting again.
+    PostActivityAfterAccept,
     /// `GET /v3/directline/conversations/{id}/activities`.
     GetActivities,
     /// Opening the WebSocket stream (the upgrade request is answered with the error).

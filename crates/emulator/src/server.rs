@@ -180,6 +180,7 @@ async fn post_activity(
 
     let activity_id = conv.post_user_activity(activity, trigger);
     tracing::debug!(conversation = %id, activity = %activity_id, "activity posted");
+    shared.take_fault(Op::PostActivityAfterAccept)?;
     Ok(Json(ResourceResponse { id: activity_id }).into_response())
 }
 

@@ -94,6 +94,11 @@ match = { equals = "very busy" }
 fault = { status = 429, retry_after_secs = 30, times = 1 }
 steps = [{ text = "never seen" }]
 
+[[rules]]
+topic = "Choose"
+match = { equals = "choose" }
+steps = [{ text = "Pick one", suggested_actions = ["Red", { title = "Blue", value = "blue-value", type = "postBack" }] }]
+
 [fallback]
 steps = [{ text = "echo: {Text}" }]
 "#;
