@@ -3,8 +3,11 @@
 # check and test gcbridge has. Usage: scripts/test.sh   (from anywhere; exits non-zero on failure)
 #
 # Steps: formatting, lints, the Rust test suite (unit, golden fixtures, in-process app tests
-# against the Direct Line emulator, end-to-end tests through the real `gcbridge` binary), and the
-# official Direct Line JavaScript client driving the emulator.
+# against the Direct Line emulator, end-to-end tests through the real `gcbridge` binary, the
+# session-store conformance suite against real Redis, DynamoDB-compatible (moto) and Azurite
+# servers started by scripts/backends.sh), and the official Direct Line JavaScript client
+# driving the emulator. Clippy and the tests use --all-features (the same feature set, so one
+# build serves both) so that every store backend is compiled and tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,17 +23,27 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
 cargo --version
 node --version
+# The session-store servers (redis-server, Azurite, moto); idempotent.
+bash "$root/scripts/backends.sh" install
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "session-store servers on loopback"
+log=$(mktemp)
+# Stops exactly the servers backends.sh started (by their PIDs), however this script ends.
+trap 'rm -f "$log"; bash "$root/scripts/backends.sh" stop' EXIT
+bash "$root/scripts/backends.sh" start
+# shellcheck source=/dev/null
+source "$(bash "$root/scripts/backends.sh" env)"
+# A store test whose server variable is missing fails instead of skipping.
+export GCBRIDGE_REQUIRE_BACKENDS=1
 
 step "cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 
 step "official Direct Line JavaScript client against the emulator"
 bash "$root/scripts/js-directline-test.sh"
