@@ -292,6 +292,7 @@ fn render_message(
         .iter()
         .map(|card| hero_attachment(card, lookup))
         .collect();
+    attachments.extend(message.files.iter().map(file_attachment));
     if let Some(card) = &message.adaptive_card {
         attachments.push(Attachment {
             content_type: "application/vnd.microsoft.card.adaptive".to_owned(),
@@ -348,9 +349,46 @@ fn hero_attachment(card: &HeroCard, lookup: &dyn Fn(&str) -> Option<String>) -> 
         .map(|b| serde_json::to_value(card_action(b)).unwrap_or(Value::Null))
         .collect();
     content.insert("buttons".to_owned(), Value::Array(buttons));
+    let kind = if card.thumbnail { "thumbnail" } else { "hero" };
     Attachment {
-        content_type: "application/vnd.microsoft.card.hero".to_owned(),
+        content_type: format!("application/vnd.microsoft.card.{kind}"),
         content: Some(Value::Object(content)),
+        ..Attachment::default()
+    }
+}
+
+/// A media or file attachment sent by URL, as Copilot Studio sends an image of a Message node.
+fn file_attachment(file: &crate::script::FileStep) -> Attachment {
+    let name = file.name.clone().unwrap_or_else(|| {
+        file.url
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("file")
+            .to_owned()
+    });
+    let content_type = file.content_type.clone().unwrap_or_else(|| {
+        let ext = name
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "png" => "image/png",
+            "jpg" | "jpeg" => "image/jpeg",
+            "gif" => "image/gif",
+            "webp" => "image/webp",
+            "mp4" => "video/mp4",
+            "mp3" => "audio/mpeg",
+            "pdf" => "application/pdf",
+            _ => "application/octet-stream",
+        }
+        .to_owned()
+    });
+    Attachment {
+        content_type,
+        content_url: Some(file.url.clone()),
+        name: Some(name),
         ..Attachment::default()
     }
 }

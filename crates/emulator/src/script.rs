@@ -392,6 +392,22 @@ pub struct MessageStep {
     pub cards: Vec<HeroCard>,
     /// An Adaptive Card, as written (strings inside are templates).
     pub adaptive_card: Option<Value>,
+    /// Media and files sent by URL (images, videos, PDFs...).
+    pub files: Vec<FileStep>,
+}
+
+/// A file or media attachment of a message: sent as `{contentType, contentUrl, name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStep {
+    /// Where the file is.
+    pub url: String,
+    /// File name shown to the customer; default: the URL's last path segment.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// MIME type; default: guessed from the file extension.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 /// A hero card.
@@ -413,6 +429,9 @@ pub struct HeroCard {
     /// Buttons.
     #[serde(default)]
     pub buttons: Vec<Action>,
+    /// Send as a thumbnail card (`application/vnd.microsoft.card.thumbnail`) instead of a hero.
+    #[serde(default)]
+    pub thumbnail: bool,
 }
 
 /// A button or quick reply: a plain string is an `imBack` whose value is its title; a table
@@ -536,6 +555,8 @@ struct RawStep {
     cards: Option<Vec<HeroCard>>,
     #[serde(default)]
     adaptive_card: Option<Map<String, Value>>,
+    #[serde(default)]
+    files: Option<Vec<FileStep>>,
     // other kinds
     #[serde(default)]
     typing: Option<bool>,
@@ -566,6 +587,7 @@ impl TryFrom<RawStep> for Step {
             ("card", raw.card.is_some()),
             ("cards", raw.cards.is_some()),
             ("adaptive_card", raw.adaptive_card.is_some()),
+            ("files", raw.files.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
@@ -627,9 +649,10 @@ impl TryFrom<RawStep> for Step {
                 && raw.card.is_none()
                 && raw.cards.is_none()
                 && raw.adaptive_card.is_none()
+                && raw.files.is_none()
             {
                 return Err(format!(
-                    "a message step needs `text`, `card`, `cards` or `adaptive_card`, not only {}",
+                    "a message step needs `text`, `card`, `cards`, `adaptive_card` or `files`, not only {}",
                     message_keys.join(", ")
                 ));
             }
@@ -667,6 +690,7 @@ impl TryFrom<RawStep> for Step {
                 suggested_actions: raw.suggested_actions.unwrap_or_default(),
                 cards,
                 adaptive_card,
+                files: raw.files.unwrap_or_default(),
             })
         };
         Ok(Self { delay, action })
