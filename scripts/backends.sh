@@ -8,8 +8,10 @@
 #        scripts/backends.sh stop      stop the servers this script started (by PID)
 #        scripts/backends.sh env       print the path of the env file (source it before `cargo test`)
 #
-# State (PID files, logs, the env file) lives in $GCBRIDGE_BACKENDS_DIR, by default
-# target/backends. The env file sets GCBRIDGE_TEST_REDIS_URL, GCBRIDGE_TEST_DYNAMODB_ENDPOINT,
+# State (PID files, logs, a throw-away TLS CA, the env file) lives in $GCBRIDGE_BACKENDS_DIR, by
+# default target/backends. The env file sets GCBRIDGE_TEST_REDIS_URL (with a password),
+# GCBRIDGE_TEST_REDIS_TLS_URL and GCBRIDGE_TEST_REDIS_TLS_CA (the same Redis on a TLS port, and
+# the CA that signed its certificate), GCBRIDGE_TEST_DYNAMODB_ENDPOINT,
 # GCBRIDGE_TEST_AZURITE_ENDPOINT and dummy AWS credentials for the local DynamoDB server.
 #
 # Why these servers: Debian's redis-server is the real thing; moto supports DynamoDB's TTL and
@@ -29,10 +31,10 @@ log() { printf 'backends: %s\n' "$*" >&2; }
 die() { printf 'backends: FAIL: %s\n' "$*" >&2; exit 1; }
 
 install() {
-  if ! command -v redis-server >/dev/null 2>&1; then
-    log "installing redis-server (Debian package)"
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+    log "installing redis-server and openssl (Debian packages)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server openssl >/dev/null
   fi
   if [ ! -x "$servers/node_modules/.bin/azurite-table" ]; then
     log "installing azurite (pinned in scripts/servers/package-lock.json)"
@@ -49,6 +51,19 @@ install() {
 # process takes it in between, the server exits and wait_ready reports that.
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# A CA and a certificate for 127.0.0.1 signed by it, valid for a day: the Redis TLS port's.
+make_tls() {
+  local dir="$state/tls"
+  rm -rf "$dir" && mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=gcbridge test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 1 -extfile "$dir/san.ext" -out "$dir/server.pem" 2>/dev/null
 }
 
 # Polls `check` until it succeeds, the server exits, or about 30 s have passed.
@@ -80,19 +95,26 @@ start() {
   install
   stop_quietly
   mkdir -p "$state"
-  local t redis_port dynamo_port azurite_port
+  local t redis_port redis_tls_port dynamo_port azurite_port
+  # A password proves that the URL's credentials reach the server; it guards nothing.
+  local redis_password="gcbridge-test-password"
+  make_tls
 
   # All three start at once and are then waited for, so the slowest sets the start-up time.
   redis_port=$(free_port)
+  redis_tls_port=$(free_port)
   dynamo_port=$(free_port)
   azurite_port=$(free_port)
   t=$(date +%s.%N)
   start_one redis redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
-    --dir "$state"
+    --dir "$state" --requirepass "$redis_password" \
+    --tls-port "$redis_tls_port" --tls-cert-file "$state/tls/server.pem" \
+    --tls-key-file "$state/tls/server.key" --tls-ca-cert-file "$state/tls/ca.pem" \
+    --tls-auth-clients no
   start_one moto "$servers/.venv/bin/moto_server" -H 127.0.0.1 -p "$dynamo_port"
   start_one azurite "$servers/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 \
     --tablePort "$azurite_port" --inMemoryPersistence --disableTelemetry --silent
-  wait_ready redis "$(cat "$state/redis.pid")" "redis-cli -h 127.0.0.1 -p $redis_port ping | grep -q PONG" "$t"
+  wait_ready redis "$(cat "$state/redis.pid")" "redis-cli -h 127.0.0.1 -p $redis_port -a $redis_password --no-auth-warning ping | grep -q PONG" "$t"
   wait_ready moto "$(cat "$state/moto.pid")" "curl -sf -o /dev/null http://127.0.0.1:$dynamo_port/moto-api/" "$t"
   # Any HTTP answer (Azurite answers an unsigned request with an error) means it is listening.
   wait_ready azurite "$(cat "$state/azurite.pid")" "curl -s -o /dev/null http://127.0.0.1:$azurite_port/devstoreaccount1/Tables" "$t"
@@ -101,7 +123,9 @@ start() {
 
   cat >"$env_file" <<EOF
 # Written by scripts/backends.sh start; source it before running the store tests.
-export GCBRIDGE_TEST_REDIS_URL=redis://127.0.0.1:$redis_port
+export GCBRIDGE_TEST_REDIS_URL=redis://:$redis_password@127.0.0.1:$redis_port
+export GCBRIDGE_TEST_REDIS_TLS_URL=rediss://:$redis_password@127.0.0.1:$redis_tls_port
+export GCBRIDGE_TEST_REDIS_TLS_CA=$state/tls/ca.pem
 export GCBRIDGE_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:$dynamo_port
 export GCBRIDGE_TEST_AZURITE_ENDPOINT=http://127.0.0.1:$azurite_port/devstoreaccount1
 # The local DynamoDB server accepts any credentials; these keep the AWS SDK's credential chain

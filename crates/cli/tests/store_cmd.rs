@@ -136,6 +136,32 @@ fn store_init_creates_the_azure_table_and_check_then_passes() {
 }
 
 #[test]
+fn check_reaches_redis_over_tls_with_a_password_and_a_private_ca() {
+    let Some(url) = server_from_env("GCBRIDGE_TEST_REDIS_TLS_URL") else {
+        return;
+    };
+    let Some(ca) = server_from_env("GCBRIDGE_TEST_REDIS_TLS_CA") else {
+        return;
+    };
+    // SSL_CERT_FILE is how an operator trusts a private CA: the system's roots are replaced by it.
+    let (out, text) = gcbridge(
+        &["check"],
+        &[("GCBRIDGE_STORE", &url), ("SSL_CERT_FILE", &ca)],
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("ok    store rediss://:***@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains("gcbridge-test-password"), "{text}");
+
+    // Without the CA the certificate is not trusted.
+    let (out, text) = gcbridge(&["check"], &[("GCBRIDGE_STORE", &url)]);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("FAIL  store rediss://:***@"), "{text}");
+}
+
+#[test]
 fn store_init_has_nothing_to_do_for_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("embedded:{}", dir.path().join("s.db").display());

@@ -110,6 +110,11 @@ impl RedisStore {
     /// [`StoreError::Invalid`].
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let shown = redact_url(url);
+        // The `redis` crate builds its TLS configuration from rustls's process-wide crypto
+        // provider, which exists only if exactly one provider is compiled in, or one was
+        // installed. Installing aws-lc-rs (the provider reqwest and the AWS SDK use too) makes
+        // `rediss://` work in every build; if a provider is already installed, that one stays.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = redis::Client::open(url).map_err(|e| {
             StoreError::Invalid(format!(
                 "`{shown}` is not a usable Redis URL ({:?}); expected \

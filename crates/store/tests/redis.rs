@@ -127,3 +127,43 @@ fn now_ms() -> u64 {
     )
     .unwrap()
 }
+
+/// `redis://:PASSWORD@HOST:PORT` with another password.
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://:{password}@{host}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_unavailable_and_never_printed() {
+    let Some(url) = common::server_from_env("GCBRIDGE_TEST_REDIS_URL", "Redis") else {
+        return;
+    };
+    let store = RedisStore::open(&with_password(&url, "wrong-hunter3")).unwrap();
+    let started = Instant::now();
+    let ping = store.ping().await;
+    let message =
+        common::assert_unavailable(ping, started.elapsed(), Duration::from_secs(10), "ping");
+    assert!(!message.contains("wrong-hunter3"), "{message}");
+    assert!(
+        message.contains("***"),
+        "the URL is shown redacted: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_checks_the_server_certificate() {
+    let Some(url) = common::server_from_env("GCBRIDGE_TEST_REDIS_TLS_URL", "Redis TLS") else {
+        return;
+    };
+    // The test server's certificate is signed by a throw-away CA that this process does not
+    // trust (the CLI test trusts it through SSL_CERT_FILE and connects), so the handshake must
+    // fail rather than fall back to plain text or skip verification.
+    let store = RedisStore::open(&url).unwrap();
+    let started = Instant::now();
+    let ping = store.ping().await;
+    let message =
+        common::assert_unavailable(ping, started.elapsed(), Duration::from_secs(10), "ping");
+    assert!(!message.contains("gcbridge-test-password"), "{message}");
+}
