@@ -28,6 +28,13 @@ pub struct AppState {
     pub streams: StreamHub,
     /// Key of the stable user-id HMAC.
     pub user_id_key: Secret,
+    /// Random id of this process, the owner name of the session leases it takes.
+    pub instance_id: String,
+    /// Whether other processes may use the same store (Redis, DynamoDB, Azure Tables): then a
+    /// turn takes a short lease on its session in the store, so two instances never run turns
+    /// of one session at once. The embedded and memory stores belong to one process, where the
+    /// in-process lock is enough.
+    pub shared_store: bool,
 }
 
 /// Why the state could not be built.
@@ -62,6 +69,9 @@ impl AppState {
             locks: SessionLocks::default(),
             streams: StreamHub::new(STREAM_IDLE),
             user_id_key,
+            instance_id: random_hex(8),
+            shared_store: !(config.store_url.trim().starts_with("embedded:")
+                || config.store_url.trim().starts_with("memory:")),
             store,
             config,
         })

@@ -125,6 +125,11 @@ pub fn session_key(bot_session_id: &str) -> String {
     format!("session:{bot_session_id}")
 }
 
+/// Store key of a bot session's lease (shared stores only).
+pub fn lease_key(bot_session_id: &str) -> String {
+    format!("lease:{bot_session_id}")
+}
+
 /// A turn's failure before anything useful could be answered.
 #[derive(Debug)]
 enum Failure {
@@ -210,7 +215,50 @@ impl<'a> TurnRun<'a> {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// Runs the turn, under a store lease when the store is shared between instances.
     async fn run(self) -> TurnResponse {
+        if !self.state.shared_store {
+            return self.run_locked().await;
+        }
+        let lease = lease_key(self.turn.bot_session_id.as_str());
+        if let Err(response) = self.acquire_lease(&lease).await {
+            return response;
+        }
+        let store = self.state.store.clone();
+        let response = self.run_locked().await;
+        if let Err(e) = store.delete(&lease).await {
+            // It expires by itself shortly; the next turn just waits a little longer.
+            debug!(error = %e, "could not release the session lease");
+        }
+        response
+    }
+
+    /// Takes the session's lease: a record created only if absent (or expired), so exactly one
+    /// instance holds it. Another holder is waited for (it is usually the first copy of a
+    /// retried request, whose stored answer this turn will then replay).
+    async fn acquire_lease(&self, lease: &str) -> Result<(), TurnResponse> {
+        let t = &self.bot.profile.timings;
+        loop {
+            // Outlives this turn's deadline a little, so a holder that died frees the session.
+            let until = unix_ms() + self.deadline_ms + t.response_margin_ms + 2_000;
+            let owner = self.state.instance_id.clone().into_bytes();
+            match self.state.store.save(lease, owner, None, until).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict) => {
+                    if Instant::now() + Duration::from_millis(50) >= self.hard_stop {
+                        warn!("another instance kept this session busy until the deadline");
+                        metrics::counter!("gcbridge_lease_timeouts_total").increment(1);
+                        // Nothing was posted: the customer's message has not reached the agent.
+                        return Err(TurnResponse::more_data(Vec::new()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(e) => return Err(self.fail(Failure::from(e))),
+            }
+        }
+    }
+
+    async fn run_locked(self) -> TurnResponse {
         let key = session_key(self.turn.bot_session_id.as_str());
         let loaded = match self.state.store.load(&key).await {
             Ok(v) => v,
