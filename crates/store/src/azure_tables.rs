@@ -818,11 +818,18 @@ impl SessionStore for AzureTableStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let path = format!("/Tables('{}')", self.inner.table);
+        // A point read of an entity that cannot exist (store keys are never empty, so no
+        // PartitionKey is): one cheap transaction that tells a missing table (TableNotFound)
+        // from a present one (ResourceNotFound), and needs only the read permission a table
+        // SAS has; listing the Tables would need an account-level permission.
+        let path = format!("/{}(PartitionKey='',RowKey='')", self.inner.table);
         let response = self.inner.send(Method::GET, &path, &[], &[], None).await?;
         match response.status() {
             StatusCode::OK => Ok(()),
-            StatusCode::NOT_FOUND => Err(self.inner.missing_table()),
+            StatusCode::NOT_FOUND => match error_code(response).await.as_str() {
+                "TableNotFound" => Err(self.inner.missing_table()),
+                _ => Ok(()),
+            },
             _ => Err(self.inner.unexpected("check", response).await),
         }
     }

@@ -157,3 +157,56 @@ async fn opened_from_its_url_it_uses_the_environment_credentials() {
         (&b"v"[..], revision)
     );
 }
+
+/// An expired item whose revision is ahead of this writer's clock (its writer's clock was
+/// ahead) must not make revisions go back: the create replaces it with a greater revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_over_an_expired_item_from_a_clock_ahead_still_increases_the_revision() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let Some(endpoint) = common::server_from_env("GCBRIDGE_TEST_DYNAMODB_ENDPOINT", "DynamoDB")
+    else {
+        return;
+    };
+    let Some((store, ())) = dynamodb_store().await else {
+        return;
+    };
+    let key = format!("clock-ahead-{}", common::unique_suffix());
+    // One hour ahead of this clock, in microseconds, as a skewed writer would have written.
+    let ahead = (now_ms() + 3_600_000) * 1000;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "dummy", "dummy", None, None, "test",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+        .put_item()
+        .table_name(table_name())
+        .item("pk", AttributeValue::S(key.clone()))
+        .item("v", AttributeValue::B(vec![1].into()))
+        .item("rev", AttributeValue::N(ahead.to_string()))
+        .item("exp_ms", AttributeValue::N("1".to_owned()))
+        .send()
+        .await
+        .expect("raw put");
+
+    assert!(store.load(&key).await.unwrap().is_none(), "expired");
+    let revision = store
+        .save(&key, b"new".to_vec(), None, u64::MAX)
+        .await
+        .unwrap();
+    assert!(revision.get() > ahead, "{revision} should exceed {ahead}");
+    assert_eq!(store.load(&key).await.unwrap().unwrap().revision, revision);
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
