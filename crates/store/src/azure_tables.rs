@@ -22,11 +22,15 @@
 //!
 //! # Compare-and-set
 //!
-//! Azure's own concurrency check is the entity's ETag. An update reads the entity, checks that
-//! it is live and holds the expected revision, and replaces it with `If-Match: <that ETag>`: if
-//! anyone wrote in between, Azure answers 412 and the save is a conflict. A create inserts
-//! (409 if an entity exists); over an expired entity it replaces that entity with `If-Match`.
-//! New revisions are `max(previous + 1, now in µs)`.
+//! Azure's own concurrency check is the entity's ETag. An update replaces the entity with
+//! `If-Match: <ETag>`, where the ETag is one this store saw together with the expected revision
+//! (if anyone wrote in between, Azure answers 412 and the save is a conflict). Each store
+//! remembers the revision, expiry and ETag it last read or wrote per key ([`ETAG_CACHE_KEYS`]
+//! keys at most), so the usual load-then-save of a turn costs two requests; without a
+//! remembered ETag an update reads the entity first and checks its revision. Any entity the
+//! ETag matches holds exactly the remembered revision, because every write changes both. A
+//! create inserts (409 if an entity exists); over an expired entity it replaces that entity
+//! with `If-Match`. New revisions are `max(previous + 1, now in µs)`.
 //!
 //! # Expiry and cleanup
 //!
@@ -36,9 +40,10 @@
 //! with `If-Match` so a record refreshed meanwhile survives). An operator can also delete
 //! expired entities in bulk, e.g. with Storage Explorer's query `exp lt <now in ms>L`.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -69,6 +74,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const PURGE_EVERY_SAVES: u64 = 500;
 /// Most entities one background purge deletes, so it stays cheap.
 const PURGE_BATCH: usize = 200;
+/// Most keys whose last seen ETag a store remembers; past that it forgets them all at once
+/// (saves then read first again), which bounds memory without bookkeeping.
+pub const ETAG_CACHE_KEYS: usize = 10_000;
 
 /// Characters kept as they are in a URL path segment; everything else is percent-encoded.
 /// `(`, `)`, `'`, `,` and `=` are the entity path's own syntax and are kept.
@@ -275,6 +283,16 @@ struct Inner {
     endpoint_path: String,
     credential: AzureCredential,
     saves: AtomicU64,
+    /// Key → the revision, expiry and ETag this store last saw for it; see the module docs.
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+/// One remembered entity version.
+#[derive(Clone)]
+struct Seen {
+    revision: u64,
+    expires_at_ms: u64,
+    etag: String,
 }
 
 /// One entity as read back, before expiry is considered.
@@ -318,6 +336,7 @@ impl AzureTableStore {
                 endpoint_path,
                 credential,
                 saves: AtomicU64::new(0),
+                seen: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -479,8 +498,8 @@ impl Inner {
         }
     }
 
-    /// Inserts a new entity; `Ok(false)` if one exists.
-    async fn insert(&self, body: Vec<u8>) -> Result<bool, StoreError> {
+    /// Inserts a new entity and returns its ETag; `Ok(None)` if one exists.
+    async fn insert(&self, body: Vec<u8>) -> Result<Option<String>, StoreError> {
         let path = format!("/{}", self.table);
         let response = self
             .send(
@@ -492,35 +511,91 @@ impl Inner {
             )
             .await?;
         match response.status() {
-            StatusCode::CREATED | StatusCode::NO_CONTENT => Ok(true),
-            StatusCode::CONFLICT => Ok(false),
+            StatusCode::CREATED | StatusCode::NO_CONTENT => etag(&response).map(Some),
+            StatusCode::CONFLICT => Ok(None),
             StatusCode::NOT_FOUND => Err(self.missing_table()),
             _ => Err(self.unexpected("save", response).await),
         }
     }
 
-    /// Replaces the entity if its ETag is still `etag`; `Ok(false)` if not (or it is gone).
-    async fn replace(&self, key: &str, etag: &str, body: Vec<u8>) -> Result<bool, StoreError> {
+    /// Replaces the entity if its ETag is still `expected_etag` and returns the new ETag;
+    /// `Ok(None)` if not (or it is gone).
+    async fn replace(
+        &self,
+        key: &str,
+        expected_etag: &str,
+        body: Vec<u8>,
+    ) -> Result<Option<String>, StoreError> {
         let response = self
             .send(
                 Method::PUT,
                 &self.entity_path(key),
                 &[],
-                &[("If-Match", etag)],
+                &[("If-Match", expected_etag)],
                 Some(body),
             )
             .await?;
         match response.status() {
-            StatusCode::NO_CONTENT | StatusCode::OK => Ok(true),
-            StatusCode::PRECONDITION_FAILED => Ok(false),
+            StatusCode::NO_CONTENT | StatusCode::OK => etag(&response).map(Some),
+            StatusCode::PRECONDITION_FAILED => Ok(None),
             StatusCode::NOT_FOUND => {
                 if error_code(response).await == "TableNotFound" {
                     Err(self.missing_table())
                 } else {
-                    Ok(false)
+                    Ok(None)
                 }
             }
             _ => Err(self.unexpected("save", response).await),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
+        // The map is only a hint (a wrong entry costs a conflict, never a lost update), so a
+        // panic elsewhere while it was locked leaves nothing to repair.
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn remember(&self, key: &str, seen: Option<Seen>) {
+        let mut map = self.seen();
+        match seen {
+            Some(seen) => {
+                if map.len() >= ETAG_CACHE_KEYS && !map.contains_key(key) {
+                    map.clear();
+                }
+                map.insert(key.to_owned(), seen);
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// Replaces the entity seen as `current` with a new version, remembering it.
+    async fn write_over(
+        &self,
+        key: &str,
+        current: &Seen,
+        value: &[u8],
+        expires_at_ms: u64,
+    ) -> Result<Revision, StoreError> {
+        let revision = next_revision(Some(current.revision), now_unix_us());
+        let body = encode_entity(key, value, revision, expires_at_ms);
+        match self.replace(key, &current.etag, body).await? {
+            Some(etag) => {
+                self.remember(
+                    key,
+                    Some(Seen {
+                        revision,
+                        expires_at_ms,
+                        etag,
+                    }),
+                );
+                Ok(Revision::new(revision))
+            }
+            None => {
+                self.remember(key, None);
+                Err(StoreError::Conflict)
+            }
         }
     }
 
@@ -744,14 +819,24 @@ impl SessionStore for AzureTableStore {
 
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         check_key(key)?;
-        let entity = self.inner.get(key).await?;
-        Ok(entity
-            .filter(|e| is_live(e.expires_at_ms, now_unix_ms()))
-            .map(|e| Stored {
-                value: e.value,
-                revision: Revision::new(e.revision),
+        let entity = self
+            .inner
+            .get(key)
+            .await?
+            .filter(|e| is_live(e.expires_at_ms, now_unix_ms()));
+        self.inner.remember(
+            key,
+            entity.as_ref().map(|e| Seen {
+                revision: e.revision,
                 expires_at_ms: e.expires_at_ms,
-            }))
+                etag: e.etag.clone(),
+            }),
+        );
+        Ok(entity.map(|e| Stored {
+            value: e.value,
+            revision: Revision::new(e.revision),
+            expires_at_ms: e.expires_at_ms,
+        }))
     }
 
     async fn save(
@@ -771,48 +856,64 @@ impl SessionStore for AzureTableStore {
             tokio::spawn(async move { purger.purge_expired(PURGE_BATCH).await });
         }
 
-        // A create inserts; if an entity is in the way it must be expired, and is replaced by
-        // ETag. Each round that loses a race to another writer ends in a conflict, except when
-        // the entity in the way vanished (deleted or purged) between the two requests.
-        for _ in 0..3 {
-            let current = match expected {
-                None => {
-                    let revision = next_revision(None, now_unix_us());
-                    let body = encode_entity(key, &value, revision, expires_at_ms);
-                    if inner.insert(body).await? {
-                        return Ok(Revision::new(revision));
-                    }
-                    match inner.get(key).await? {
-                        Some(current) => current,
-                        None => continue,
-                    }
-                }
-                Some(_) => match inner.get(key).await? {
-                    Some(current) => current,
+        if let Some(expected) = expected {
+            // The usual case: this store read or wrote the expected revision and remembers its
+            // ETag, so one conditional replace decides. Otherwise read the entity first.
+            let remembered = inner.seen().get(key).cloned();
+            let current = match remembered.filter(|seen| seen.revision == expected.get()) {
+                Some(seen) => seen,
+                None => match inner.get(key).await? {
+                    Some(entity) => Seen {
+                        revision: entity.revision,
+                        expires_at_ms: entity.expires_at_ms,
+                        etag: entity.etag,
+                    },
                     None => return Err(StoreError::Conflict),
                 },
             };
-            let live = is_live(current.expires_at_ms, now_unix_ms());
-            let matches = match expected {
-                None => !live,
-                Some(expected) => live && current.revision == expected.get(),
-            };
-            if !matches {
+            if current.revision != expected.get() || !is_live(current.expires_at_ms, now_unix_ms())
+            {
                 return Err(StoreError::Conflict);
             }
-            let revision = next_revision(Some(current.revision), now_unix_us());
+            return inner.write_over(key, &current, &value, expires_at_ms).await;
+        }
+
+        // A create inserts; an entity in the way must have expired, and is replaced by its
+        // ETag. A lost race is a conflict, except when the entity in the way vanished (deleted
+        // or purged) between the two requests: then the insert is tried again.
+        for _ in 0..3 {
+            let revision = next_revision(None, now_unix_us());
             let body = encode_entity(key, &value, revision, expires_at_ms);
-            return if inner.replace(key, &current.etag, body).await? {
-                Ok(Revision::new(revision))
-            } else {
-                Err(StoreError::Conflict)
+            if let Some(etag) = inner.insert(body).await? {
+                inner.remember(
+                    key,
+                    Some(Seen {
+                        revision,
+                        expires_at_ms,
+                        etag,
+                    }),
+                );
+                return Ok(Revision::new(revision));
+            }
+            let Some(entity) = inner.get(key).await? else {
+                continue;
             };
+            if is_live(entity.expires_at_ms, now_unix_ms()) {
+                return Err(StoreError::Conflict);
+            }
+            let current = Seen {
+                revision: entity.revision,
+                expires_at_ms: entity.expires_at_ms,
+                etag: entity.etag,
+            };
+            return inner.write_over(key, &current, &value, expires_at_ms).await;
         }
         Err(StoreError::Conflict)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         check_key(key)?;
+        self.inner.remember(key, None);
         let path = self.inner.entity_path(key);
         self.inner.delete_entity(&path, "*").await.map(drop)
     }

@@ -249,3 +249,48 @@ async fn a_table_sas_with_raud_is_enough_to_serve() {
         other => panic!("init with a table SAS for another table: {other:?}"),
     }
 }
+
+/// Two stores (two gcbridge instances) on one table: each remembers the ETags it saw, and
+/// what one remembers must never let it overwrite the other's newer write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_alternating_never_overwrite_each_other() {
+    let Some(endpoint) = common::server_from_env("GCBRIDGE_TEST_AZURITE_ENDPOINT", "Azure Tables")
+    else {
+        return;
+    };
+    let table = table_name();
+    let a = store_on(&endpoint, &table);
+    a.init().await.unwrap();
+    let b = store_on(&endpoint, &table);
+    let key = format!("alternate/{}", common::unique_suffix());
+    let far = now_ms() + 600_000;
+
+    let r1 = a.save(&key, b"a1".to_vec(), None, far).await.unwrap();
+    let seen_by_b = b.load(&key).await.unwrap().unwrap().revision;
+    assert_eq!(seen_by_b, r1);
+    let r2 = b.save(&key, b"b2".to_vec(), Some(r1), far).await.unwrap();
+    // A still remembers r1 and its ETag: its save must conflict, not overwrite b2.
+    assert!(matches!(
+        a.save(&key, b"a-stale".to_vec(), Some(r1), far).await,
+        Err(StoreError::Conflict)
+    ));
+    // After reloading, A continues from B's write.
+    assert_eq!(a.load(&key).await.unwrap().unwrap().revision, r2);
+    let r3 = a.save(&key, b"a3".to_vec(), Some(r2), far).await.unwrap();
+    // B never loaded r3: it reads the entity, finds r3, and its save with r2 conflicts.
+    assert!(matches!(
+        b.save(&key, b"b-stale".to_vec(), Some(r2), far).await,
+        Err(StoreError::Conflict)
+    ));
+    let r4 = b.save(&key, b"b4".to_vec(), Some(r3), far).await.unwrap();
+    // Deleted by B and re-created by A: B's remembered revision is useless.
+    b.delete(&key).await.unwrap();
+    let r5 = a.save(&key, b"a5".to_vec(), None, far).await.unwrap();
+    assert!(r5 > r4);
+    assert!(matches!(
+        b.save(&key, b"b-stale".to_vec(), Some(r4), far).await,
+        Err(StoreError::Conflict)
+    ));
+    let stored = b.load(&key).await.unwrap().unwrap();
+    assert_eq!((stored.value.as_slice(), stored.revision), (&b"a5"[..], r5));
+}
