@@ -73,6 +73,10 @@ fn describe() {
         "gcbridge_store_errors_total",
         "Session store failures by operation"
     );
+    metrics::describe_gauge!(
+        "gcbridge_quiet_effective_ms",
+        "The quiet period each bot's turns currently use (adaptive or configured)"
+    );
     metrics::describe_counter!(
         "gcbridge_auth_rejected_total",
         "Genesys requests rejected by the shared-secret check"

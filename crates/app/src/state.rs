@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use gcbridge_core::quiet::QuietLearner;
 use gcbridge_core::request::BotRef;
 use gcbridge_store::SessionStore;
 use rand::RngCore;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub locks: SessionLocks,
     /// Open Direct Line streams, by conversation.
     pub streams: StreamHub,
+    /// The adaptive quiet period learned per bot id (in memory, per process).
+    pub quiet: std::sync::Mutex<std::collections::HashMap<String, QuietLearner>>,
     /// Key of the stable user-id HMAC.
     pub user_id_key: Secret,
     /// Random id of this process, the owner name of the session leases it takes.
@@ -52,6 +55,23 @@ pub enum StartError {
 }
 
 impl AppState {
+    /// The quiet period to use for the bot's next turn.
+    pub fn quiet_ms(&self, bot: &BotConfig) -> u64 {
+        let learners = self.quiet.lock().unwrap_or_else(|e| e.into_inner());
+        learners
+            .get(&bot.profile.id)
+            .map(|l| l.effective_quiet_ms(&bot.profile.timings))
+            .unwrap_or(bot.profile.timings.quiet_ms)
+    }
+
+    /// Learns from a finished turn of the bot; returns the new effective quiet period.
+    pub fn learn_quiet(&self, bot: &BotConfig, gaps_ms: &[u64], carried: usize) -> u64 {
+        let mut learners = self.quiet.lock().unwrap_or_else(|e| e.into_inner());
+        let learner = learners.entry(bot.profile.id.clone()).or_default();
+        learner.observe(gaps_ms, carried, &bot.profile.timings);
+        learner.effective_quiet_ms(&bot.profile.timings)
+    }
+
     /// Opens the configured store and builds the Direct Line client.
     pub async fn new(config: AppConfig) -> Result<Self, StartError> {
         let store = gcbridge_store::open(&config.store_url).await?;
@@ -68,6 +88,7 @@ impl AppState {
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
             streams: StreamHub::new(STREAM_IDLE),
+            quiet: Default::default(),
             user_id_key,
             instance_id: random_hex(8),
             shared_store: !(config.store_url.trim().starts_with("embedded:")

@@ -455,7 +455,8 @@ impl<'a> TurnRun<'a> {
             &record.delivered_ids,
             record.delivered_watermark.clone(),
         )
-        .with_deadline_ms(self.deadline_ms);
+        .with_deadline_ms(self.deadline_ms)
+        .with_quiet_ms(self.state.quiet_ms(self.bot));
         let conversation_id = record.dl.conversation_id.clone();
         let base = record.dl.base_url.clone();
 
@@ -552,6 +553,11 @@ impl<'a> TurnRun<'a> {
             .record(wait_started.elapsed().as_secs_f64());
 
         let collected = collector.finish();
+        let quiet = self
+            .state
+            .learn_quiet(self.bot, &collected.gaps_ms, collected.carried);
+        metrics::gauge!("gcbridge_quiet_effective_ms", "bot" => profile.id.clone())
+            .set(quiet as f64);
         if collected.carried > 0 {
             metrics::counter!("gcbridge_activities_carried_total")
                 .increment(collected.carried as u64);

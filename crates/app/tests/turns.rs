@@ -456,3 +456,73 @@ async fn on_agent_error_escalate_hands_the_customer_to_a_human() {
         json!({"name": "va_AgentMessage", "type": "String", "value": "Bot down"})
     );
 }
+
+#[tokio::test]
+async fn the_quiet_period_adapts_to_a_fast_single_reply_agent() {
+    // Ceiling 1.5 s, floor 100 ms, learned after 3 turns.
+    let config = FAST_TIMINGS_ADAPTIVE;
+    let app = TestApp::with(Options {
+        config: config.to_owned(),
+        ..Options::default()
+    })
+    .await;
+    app.say("s-adapt", "").await;
+    let mut last = Duration::ZERO;
+    for i in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            app.say("s-adapt", &format!("m{i}")).await,
+            more_data(&[&format!("echo: m{i}")])
+        );
+        last = started.elapsed();
+        if i == 0 {
+            // Before warm-up the full 1.5 s quiet period applies.
+            assert!(last >= Duration::from_millis(1_500), "{last:?}");
+        }
+    }
+    // After warm-up: single replies, so the floor.
+    assert!(last < Duration::from_millis(700), "{last:?}");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("gcbridge_quiet_effective_ms{bot=\"copilot\"} 100"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_multi_message_agent_keeps_a_longer_quiet_period() {
+    let app = TestApp::with(Options {
+        config: FAST_TIMINGS_ADAPTIVE.to_owned(),
+        ..Options::default()
+    })
+    .await;
+    app.say("s-adapt2", "").await;
+    for _ in 0..4 {
+        // "first", then "second" 100 ms later: turns stay whole with a learned quiet ≥ 200 ms.
+        assert_eq!(
+            app.say("s-adapt2", "two").await,
+            more_data(&["first", "second"])
+        );
+    }
+}
+
+const FAST_TIMINGS_ADAPTIVE: &str = r#"
+[bot.timings]
+deadline_ms = 4000
+response_margin_ms = 200
+quiet_ms = 1500
+quiet_min_ms = 100
+adaptive_warmup_turns = 3
+typing_hold_ms = 500
+expecting_input_grace_ms = 50
+first_poll_delay_ms = 20
+poll_interval_ms = 25
+"#;

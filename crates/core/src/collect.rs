@@ -62,6 +62,9 @@ pub struct Collected {
     pub watermark: Option<String>,
     /// Ids of every bot activity consumed this turn (forwarded or not).
     pub delivered_ids: Vec<String>,
+    /// Gaps (ms) between consecutive bot activities that arrived during this turn, typing
+    /// included: what the adaptive quiet period learns from.
+    pub gaps_ms: Vec<u64>,
 }
 
 /// State of one turn's collection. Times are milliseconds on any monotonic scale the caller
@@ -79,6 +82,8 @@ pub struct Collector<'p> {
     watermark: Option<String>,
     replied: bool,
     last_bot_at: Option<u64>,
+    gaps_ms: Vec<u64>,
+    quiet_ms: u64,
     busy_until: u64,
     stop: Option<(u64, EndReason)>,
 }
@@ -107,9 +112,17 @@ impl<'p> Collector<'p> {
             watermark,
             replied: false,
             last_bot_at: None,
+            gaps_ms: Vec::new(),
+            quiet_ms: profile.timings.quiet_ms,
             busy_until: 0,
             stop: None,
         }
+    }
+
+    /// Uses another quiet period than the profile's `quiet_ms` (the adaptive one learned per bot).
+    pub fn with_quiet_ms(mut self, quiet_ms: u64) -> Self {
+        self.quiet_ms = quiet_ms;
+        self
     }
 
     /// Uses another hard ceiling than the profile's v1 `deadline_ms` (the Digital Bot
@@ -171,6 +184,9 @@ impl<'p> Collector<'p> {
                 self.new_ids.push(id.clone());
             }
             if live {
+                if let Some(previous) = self.last_bot_at {
+                    self.gaps_ms.push(now.saturating_sub(previous));
+                }
                 self.last_bot_at = Some(now);
             }
             self.classify(activity, now, live);
@@ -250,9 +266,7 @@ impl<'p> Collector<'p> {
         }
         if self.replied {
             let last = self.last_bot_at.unwrap_or(now);
-            let quiet_end = last
-                .saturating_add(self.timings().quiet_ms)
-                .max(self.busy_until);
+            let quiet_end = last.saturating_add(self.quiet_ms).max(self.busy_until);
             if now >= quiet_end {
                 return Decision::Done(EndReason::Quiet);
             }
@@ -268,6 +282,7 @@ impl<'p> Collector<'p> {
             carried: self.carried,
             watermark: self.watermark,
             delivered_ids: self.new_ids,
+            gaps_ms: self.gaps_ms,
         }
     }
 }
@@ -358,6 +373,18 @@ mod tests {
         // Quiet period from the message, not the 3 s typing hold.
         assert_eq!(c.decide(400), Decision::WaitUntil(1_500));
         assert_eq!(c.decide(1_500), Decision::Done(EndReason::Quiet));
+    }
+
+    #[test]
+    fn gaps_between_live_activities_are_reported_and_quiet_can_be_overridden() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], None).with_quiet_ms(300);
+        c.posted("u1");
+        c.receive(set("1", vec![bot("a1", "message", Some("u1"))]), 100);
+        c.receive(set("2", vec![bot("a2", "message", Some("u1"))]), 250);
+        assert_eq!(c.decide(400), Decision::WaitUntil(550));
+        assert_eq!(c.decide(550), Decision::Done(EndReason::Quiet));
+        assert_eq!(c.finish().gaps_ms, [150]);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! - [`session`]: the versioned session record persisted between turns.
 //! - [`offers`]: the payloads of the buttons gcbridge offers and what a click on one posts.
 //! - [`plan`]: which activities to post this turn.
+//! - [`quiet`]: the adaptive quiet period learned per bot.
 //! - [`collect`]: the turn collector (what to deliver, when the turn ends, watermark bookkeeping).
 //! - [`translate`]: the agent's activities → Genesys `replyMessages`, intents and slots.
 
@@ -26,6 +27,7 @@ pub mod locale;
 pub mod offers;
 pub mod plan;
 pub mod profile;
+pub mod quiet;
 pub mod request;
 pub mod session;
 pub mod translate;

@@ -44,8 +44,15 @@ pub struct Timings {
     pub dbc_deadline_ms: u64,
     /// Time kept free before the deadline to translate, save and write the answer.
     pub response_margin_ms: u64,
-    /// Silence after the latest bot activity that ends the turn once a reply has arrived.
+    /// Silence after the latest bot activity that ends the turn once a reply has arrived; with
+    /// `adaptive_quiet` the ceiling of the learned value.
     pub quiet_ms: u64,
+    /// Learn the quiet period per bot from the gaps between its activities (§10.2a).
+    pub adaptive_quiet: bool,
+    /// Floor of the learned quiet period.
+    pub quiet_min_ms: u64,
+    /// Turns observed before the learned value is used.
+    pub adaptive_warmup_turns: u64,
     /// How long a `typing` activity keeps the turn busy.
     pub typing_hold_ms: u64,
     /// After a message that expects input, how long to wait for activities of the same batch.
@@ -62,6 +69,9 @@ impl Default for Timings {
             dbc_deadline_ms: 25_000,
             response_margin_ms: 300,
             quiet_ms: 1_200,
+            adaptive_quiet: true,
+            quiet_min_ms: 250,
+            adaptive_warmup_turns: 20,
             typing_hold_ms: 3_000,
             expecting_input_grace_ms: 150,
             first_poll_delay_ms: 200,
