@@ -202,3 +202,77 @@ async fn tls_checks_the_server_certificate() {
         common::assert_unavailable(ping, started.elapsed(), Duration::from_secs(10), "ping");
     assert!(!message.contains("gcbridge-test-password"), "{message}");
 }
+
+/// A Redis server this test starts and stops itself (by its PID), on a port of its own.
+struct OwnServer {
+    child: std::process::Child,
+}
+
+impl OwnServer {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server (installed by scripts/backends.sh)");
+        Self { child }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `ping` until it succeeds, for at most about 10 s.
+async fn wait_until_reachable(store: &RedisStore) {
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store did not reach the restarted server within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_store_recovers_when_the_server_comes_back() {
+    // Runs where the other Redis tests run (the variable means redis-server is installed).
+    if common::server_from_env("GCBRIDGE_TEST_REDIS_URL", "Redis").is_none() {
+        return;
+    }
+    let port = common::closed_loopback_port();
+    let store = RedisStore::open(&format!("redis://127.0.0.1:{port}")).unwrap();
+    let server = OwnServer::start(port);
+    wait_until_reachable(&store).await;
+    let revision = store
+        .save("k", b"v".to_vec(), None, u64::MAX)
+        .await
+        .unwrap();
+
+    drop(server);
+    let started = Instant::now();
+    let down = store.load("k").await;
+    common::assert_unavailable(
+        down,
+        started.elapsed(),
+        Duration::from_secs(10),
+        "load while down",
+    );
+
+    // Back on the same port (empty: the test server keeps nothing on disk), with no reopen.
+    let _server = OwnServer::start(port);
+    wait_until_reachable(&store).await;
+    assert!(store.load("k").await.unwrap().is_none(), "a fresh server");
+    let again = store
+        .save("k", b"w".to_vec(), None, u64::MAX)
+        .await
+        .unwrap();
+    assert!(
+        again > revision,
+        "the server clock keeps revisions increasing"
+    );
+}
