@@ -71,12 +71,12 @@ const MAX_PARTITION_KEY_BYTES: usize = 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Saves between two background purges of expired entities.
-pub const PURGE_EVERY_SAVES: u64 = 500;
+const PURGE_EVERY_SAVES: u64 = 500;
 /// Most entities one background purge deletes, so it stays cheap.
 const PURGE_BATCH: usize = 200;
 /// Most keys whose last seen ETag a store remembers; past that it forgets them all at once
 /// (saves then read first again), which bounds memory without bookkeeping.
-pub const ETAG_CACHE_KEYS: usize = 10_000;
+const ETAG_CACHE_KEYS: usize = 10_000;
 
 /// Characters kept as they are in a URL path segment; everything else is percent-encoded.
 /// `(`, `)`, `'`, `,` and `=` are the entity path's own syntax and are kept.

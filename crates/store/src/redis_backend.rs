@@ -89,8 +89,9 @@ end
 return revs
 ";
 
-/// A session store on a Redis server (single node, or any server speaking the Redis protocol
-/// such as Valkey, ElastiCache or Azure Cache for Redis).
+/// A session store on a Redis server: one node or primary endpoint (Redis, Valkey, ElastiCache
+/// or Azure Cache for Redis with cluster mode disabled). The key layout is ready for Redis
+/// Cluster, but this client does not follow cluster redirections.
 ///
 /// Open it with [`RedisStore::open`] or [`crate::open`]. See the module documentation of this
 /// backend for the key layout and how compare-and-set works.
