@@ -31,10 +31,14 @@ log() { printf 'backends: %s\n' "$*" >&2; }
 die() { printf 'backends: FAIL: %s\n' "$*" >&2; exit 1; }
 
 install() {
-  if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-    log "installing redis-server and openssl (Debian packages)"
+  local tool missing=()
+  for tool in redis-server openssl curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (Debian packages)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server openssl >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
   if [ ! -x "$servers/node_modules/.bin/azurite-table" ]; then
     log "installing azurite (pinned in scripts/servers/package-lock.json)"
