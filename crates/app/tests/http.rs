@@ -295,3 +295,80 @@ async fn embedded_store_keeps_the_session_across_a_restart() {
     );
     assert_eq!(app.emulator.conversations_started(), 0);
 }
+
+/// A store whose backend can be taken down and brought back, like a restarted Redis.
+#[derive(Debug, Default)]
+struct FlakyStore {
+    inner: gcbridge_store::MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(StoreError::Unavailable("connection refused".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for FlakyStore {
+    fn name(&self) -> &'static str {
+        "flaky"
+    }
+    async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
+        self.check()?;
+        self.inner.load(key).await
+    }
+    async fn save(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: Option<Revision>,
+        expires_at_ms: u64,
+    ) -> Result<Revision, StoreError> {
+        self.check()?;
+        self.inner.save(key, value, expected, expires_at_ms).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.delete(key).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check()
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_fails_fast_and_recovery_needs_no_restart() {
+    let store = Arc::new(FlakyStore::default());
+    let app = TestApp::with(Options {
+        store: Some(store.clone()),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(app.say("s-flaky", "").await["botState"], "MoreData");
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.say("s-flaky", "hi").await,
+        failed(ErrorCode::StoreUnavailable)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    let ready = |app: &TestApp| {
+        let url = format!("{}/readyz", app.url);
+        let http = app.http.clone();
+        async move { http.get(url).send().await.expect("send").status().as_u16() }
+    };
+    assert_eq!(ready(&app).await, 503);
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ready(&app).await, 200);
+    // The session stored before the outage goes on in the same conversation.
+    assert_eq!(
+        app.say("s-flaky", "hi again").await,
+        support::more_data(&["echo: hi again"])
+    );
+    assert_eq!(app.emulator.conversations_started(), 1);
+}
