@@ -5,6 +5,7 @@
 //! Shells (`gcbridge serve`, the Lambda binary) build an [`AppState`] from an [`AppConfig`] and
 //! serve [`server::router`]. It must not depend on the emulator or the CLI.
 
+pub mod check;
 pub mod config;
 pub mod dl;
 pub mod locks;

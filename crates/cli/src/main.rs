@@ -1,4 +1,5 @@
-//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, store, check).
+//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, store,
+//! check, healthcheck).
 //!
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
@@ -6,7 +7,9 @@
 mod bench;
 mod bots;
 mod chat;
+mod check;
 mod demo;
+mod healthcheck;
 mod store_cmd;
 
 use std::path::PathBuf;
@@ -60,11 +63,13 @@ enum Command {
     Bots(bots::BotsArgs),
     /// Create the session store's table (DynamoDB, Azure Tables) if it is missing.
     Store(store_cmd::StoreArgs),
-    /// Validate the configuration and reach the session store.
+    /// Validate the configuration, secrets, each bot's Direct Line agent and the session store.
     Check {
         #[arg(long, env = "GCBRIDGE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Probe a running gcbridge's /healthz (the container health check; exit code 0 when alive).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,7 +100,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Bots(args) => bots::run(args).await,
         Command::Store(args) => store_cmd::run(args).await,
-        Command::Check { config } => check(config).await,
+        Command::Check { config } => check::run(config).await,
+        Command::Healthcheck(args) => healthcheck::run(args).await,
     }
 }
 
@@ -150,30 +156,6 @@ async fn emulator(
     println!("Direct Line emulator listening on {}", emulator.base_url());
     shutdown_signal().await;
     emulator.shutdown().await;
-    Ok(())
-}
-
-async fn check(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let mut failed = false;
-    let config = match AppConfig::load(config.as_deref()) {
-        Ok(c) => {
-            println!("ok    configuration ({} bot(s))", c.bots.len());
-            c
-        }
-        Err(e) => {
-            println!("FAIL  {e}");
-            bail!("configuration is invalid");
-        }
-    };
-    for warning in config.warnings() {
-        println!("warn  {warning}");
-    }
-    if !store_cmd::check(&config.store_url).await {
-        failed = true;
-    }
-    if failed {
-        bail!("some checks failed");
-    }
     Ok(())
 }
 

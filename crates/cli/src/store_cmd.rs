@@ -1,4 +1,4 @@
-//! `gcbridge store init`, and the session-store line of `gcbridge check`.
+//! `gcbridge store init` (its store line is the one `gcbridge check` prints).
 //!
 //! Serving never creates tables: the identity gcbridge serves with should only read and write
 //! items. `store init` is the one-off step, run with an identity that may create the table
@@ -67,26 +67,10 @@ async fn init(config: Option<PathBuf>, store: Option<String>) -> anyhow::Result<
     Ok(())
 }
 
-/// Opens the store and pings it, printing one `ok`/`FAIL` line as `gcbridge check` does.
-/// Returns whether the store is ready.
-pub async fn check(url: &str) -> bool {
-    let outcome = match gcbridge_store::open(url).await {
-        Ok(store) => store.ping().await.map(|()| store.name()),
-        Err(e) => Err(e),
-    };
-    report(&redact_url(url), outcome)
-}
-
-/// Prints the `ok`/`FAIL` line for a store and returns whether it is ready.
+/// Prints the `ok`/`FAIL` line for a store, as `gcbridge check` does, and returns whether it is
+/// ready.
 fn report(shown: &str, outcome: Result<&'static str, gcbridge_store::StoreError>) -> bool {
-    match outcome {
-        Ok(name) => {
-            println!("ok    store {shown} ({name}, reachable)");
-            true
-        }
-        Err(e) => {
-            println!("FAIL  store {shown}: {e}");
-            false
-        }
-    }
+    let verdict = gcbridge_app::check::store_verdict(shown, outcome);
+    println!("{verdict}");
+    verdict.level == gcbridge_app::check::Level::Ok
 }
