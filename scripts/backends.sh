@@ -115,7 +115,8 @@ start() {
     --tls-port "$redis_tls_port" --tls-cert-file "$state/tls/server.pem" \
     --tls-key-file "$state/tls/server.key" --tls-ca-cert-file "$state/tls/ca.pem" \
     --tls-auth-clients no
-  start_one moto "$servers/.venv/bin/moto_server" -H 127.0.0.1 -p "$dynamo_port"
+  # One request at a time: threaded moto can let two conditional writes both pass (see the file).
+  start_one moto "$servers/.venv/bin/python" "$servers/moto_serial.py" 127.0.0.1 "$dynamo_port"
   start_one azurite "$servers/node_modules/.bin/azurite-table" --tableHost 127.0.0.1 \
     --tablePort "$azurite_port" --inMemoryPersistence --disableTelemetry --silent
   wait_ready redis "$(cat "$state/redis.pid")" "redis-cli -h 127.0.0.1 -p $redis_port -a $redis_password --no-auth-warning ping | grep -q PONG" "$t"
