@@ -77,6 +77,28 @@ impl Default for GenesysConfig {
     }
 }
 
+/// Connection limits of the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub header_read_timeout_ms: u64,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let d = crate::listen::Limits::default();
+        Self {
+            header_read_timeout_ms: d.header_read_timeout.as_millis() as u64,
+            max_header_bytes: d.max_header_bytes,
+            max_connections: d.max_connections,
+            shutdown_grace_ms: d.shutdown_grace.as_millis() as u64,
+        }
+    }
+}
+
 /// The file format (see `config/gcbridge.toml`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -86,6 +108,7 @@ struct FileConfig {
     max_body_bytes: usize,
     log_content: bool,
     user_id_key: Option<String>,
+    server: ServerConfig,
     genesys: GenesysConfig,
     directline: DirectLineConfig,
     bot: toml::Table,
@@ -100,6 +123,7 @@ impl Default for FileConfig {
             max_body_bytes: 256 * 1024,
             log_content: false,
             user_id_key: None,
+            server: ServerConfig::default(),
             genesys: GenesysConfig::default(),
             directline: DirectLineConfig::default(),
             bot: toml::Table::new(),
@@ -114,6 +138,8 @@ pub struct AppConfig {
     pub listen: String,
     pub store_url: String,
     pub max_body_bytes: usize,
+    /// Connection limits of the listener.
+    pub limits: crate::listen::Limits,
     /// Log message texts (off by default; never secrets).
     pub log_content: bool,
     pub genesys_secret_header: String,
@@ -226,6 +252,14 @@ impl AppConfig {
             listen,
             store_url,
             max_body_bytes: file.max_body_bytes,
+            limits: crate::listen::Limits {
+                header_read_timeout: std::time::Duration::from_millis(
+                    file.server.header_read_timeout_ms,
+                ),
+                max_header_bytes: file.server.max_header_bytes,
+                max_connections: file.server.max_connections,
+                shutdown_grace: std::time::Duration::from_millis(file.server.shutdown_grace_ms),
+            },
             log_content,
             genesys_secret_header,
             genesys_secrets,
@@ -260,6 +294,15 @@ impl AppConfig {
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes must be at least 1024".to_owned());
+        }
+        if self.limits.max_header_bytes < 8192 {
+            problems.push("server.max_header_bytes must be at least 8192".to_owned());
+        }
+        if self.limits.max_connections == 0 || self.limits.header_read_timeout.is_zero() {
+            problems.push(
+                "server.max_connections and server.header_read_timeout_ms must be above 0"
+                    .to_owned(),
+            );
         }
         let mut ids = HashSet::new();
         for bot in &self.bots {
@@ -405,6 +448,7 @@ mod tests {
         assert_eq!(from_file.store_url, built_in.store_url);
         assert_eq!(from_file.bots, built_in.bots);
         assert_eq!(from_file.max_body_bytes, built_in.max_body_bytes);
+        assert_eq!(from_file.limits, built_in.limits);
         assert_eq!(
             from_file.genesys_secret_header,
             built_in.genesys_secret_header

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod config;
 pub mod dl;
+pub mod listen;
 pub mod locks;
 pub mod metrics;
 pub mod platform;
@@ -23,13 +24,13 @@ use std::sync::Arc;
 pub use config::AppConfig;
 pub use state::AppState;
 
-/// Serves the router on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the router on `listener` until `shutdown` resolves, then drains in-flight requests,
+/// with the connection limits of the configuration.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.limits.clone();
+    listen::serve(listener, server::router(state), limits, shutdown).await
 }
