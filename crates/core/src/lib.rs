@@ -14,6 +14,7 @@
 //! - [`locale`]: `languageCode` → BCP 47 locale.
 //! - [`user_id`]: the stable, unlinkable Direct Line user id of a bot session.
 //! - [`session`]: the versioned session record persisted between turns.
+//! - [`transcript`]: the bounded, redacted bot transcript kept for the agent-side widget.
 //! - [`offers`]: the payloads of the buttons gcbridge offers and what a click on one posts.
 //! - [`plan`]: which activities to post this turn.
 //! - [`quiet`]: the adaptive quiet period learned per bot.
@@ -30,5 +31,6 @@ pub mod profile;
 pub mod quiet;
 pub mod request;
 pub mod session;
+pub mod transcript;
 pub mod translate;
 pub mod user_id;
