@@ -105,8 +105,9 @@ impl Platform {
     }
 }
 
-/// Everything `check` reports after the configuration loaded: platform, secrets, each bot's
-/// Direct Line agent, then the store (opened with `open_store`).
+/// Everything `check` reports once the configuration has loaded: the platform and what cannot
+/// work there, the secrets, each bot's Direct Line agent (a real conversation start), then the
+/// store (opened and pinged).
 pub async fn run(config: &AppConfig, platform: Platform, dl: &DirectLineClient) -> Vec<Verdict> {
     let mut verdicts = vec![Verdict::new(
         Level::Info,

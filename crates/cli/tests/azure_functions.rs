@@ -183,6 +183,33 @@ async fn serve_listens_on_the_custom_handler_port_and_answers_forwarded_requests
     .await
     .expect("utterance");
     assert_eq!(denied.status(), 403, "gcbridge checks the secret itself");
+
+    // The container's health check probes the same endpoint, found from GCBRIDGE_LISTEN.
+    let listen = handler.base.trim_start_matches("http://").to_owned();
+    let probe = tokio::process::Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("GCBRIDGE_LISTEN", &listen)
+        .output()
+        .await
+        .expect("healthcheck");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let closed = free_port();
+    let probe = tokio::process::Command::new(BIN)
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{closed}/healthz"),
+        ])
+        .env_clear()
+        .output()
+        .await
+        .expect("healthcheck");
+    assert_eq!(probe.status.code(), Some(1), "nothing listens there");
 }
 
 /// `(route, methods)` of every function definition.
