@@ -78,7 +78,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("  gcbridge chat --url {base} --secret {genesys_secret}");
         crate::shutdown_signal().await;
     } else {
-        println!("Try: opening hours · track my order · slow · very slow · agent · bye");
+        println!(
+            "Try: opening hours · track my order · backpack · plans · size chart · slow · very slow · agent · bye"
+        );
         println!();
         chat::run(ChatArgs {
             url: base,
