@@ -225,3 +225,59 @@ async fn a_configuration_lambda_cannot_run_stops_the_cold_start() {
     );
     assert!(api.answers.lock().expect("lock").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_runs_the_cold_start_then_every_probe() {
+    let emulator = gcbridge_emulator::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        gcbridge_emulator::EmulatorConfig::new(
+            gcbridge_emulator::Script::from_toml_str(
+                "[agent]\nname = \"Check Agent\"\nbot_id = \"check-agent\"\n",
+            )
+            .expect("script"),
+        ),
+    )
+    .await;
+    let secret = emulator.secret().expect("secret").to_owned();
+    let output = tokio::process::Command::new(BIN)
+        .arg("check")
+        .env_clear()
+        .env("GCBRIDGE_STORE", "redis://127.0.0.1:1")
+        .env("GCBRIDGE_GENESYS_SECRET", "lambda-check-genesys-secret")
+        .env("GCBRIDGE_USER_ID_KEY", "k")
+        .env("GCBRIDGE_DIRECTLINE_URL", emulator.base_url())
+        .env("GCBRIDGE_DIRECTLINE_SECRET", &secret)
+        .output()
+        .await
+        .expect("run gcbridge-lambda check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "the store is down: {stdout}");
+    for line in [
+        "ok    configuration for Lambda (1 bot(s), secrets resolved)",
+        "info  environment: AWS Lambda",
+        "ok    Genesys secret: 1 accepted value(s)",
+        "started a conversation",
+        "FAIL  store redis://127.0.0.1:1",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert_eq!(emulator.conversations_started(), 1);
+    assert!(!stdout.contains(&secret), "{stdout}");
+
+    let output = tokio::process::Command::new(BIN)
+        .arg("check")
+        .env_clear()
+        .env("GCBRIDGE_STORE", "memory:")
+        .output()
+        .await
+        .expect("run gcbridge-lambda check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  GCBRIDGE_STORE is `memory:`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FAIL  no Genesys secret"), "{stdout}");
+}
