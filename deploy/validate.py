@@ -8,8 +8,8 @@ schemas) and hadolint (Dockerfile). Needs PyYAML. Prints one line per problem an
 - Azure Functions: host.json forwards requests to the custom handler `gcbridge serve` with an
   empty route prefix; each function.json is one anonymous HTTP trigger (gcbridge checks its own
   secret) with methods and a route, and the routes are exactly gcbridge's.
-- ARM template: every parameters()/variables() reference exists, secure parameters have no
-  default, secrets reach the app only as Key Vault references.
+- ARM template: expressions have balanced parentheses and quotes, every parameters()/variables()
+  reference exists, secure parameters have no default, secrets reach the app only as Key Vault references.
 - AWS template: the DynamoDB key and TTL attribute are the ones the DynamoDB store writes (read
   from crates/store/src/dynamodb_backend.rs), and secrets reach the function only as references.
 - Kubernetes: liveness on /healthz, readiness on /readyz, resources, non-root, read-only root.
@@ -97,11 +97,41 @@ def check_azure_functions():
 EXPRESSION_REF = re.compile(r"\b(parameters|variables)\('([^']+)'\)")
 
 
+def expressions(value):
+    """Every ARM template expression (a string in brackets) in a JSON value."""
+    if isinstance(value, str):
+        if value.startswith("[") and not value.startswith("[[") and value.endswith("]"):
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from expressions(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from expressions(item)
+
+
+def balanced(expression):
+    """Parentheses balance outside single-quoted strings ('' escapes a quote)."""
+    depth, quoted = 0, False
+    for ch in expression[1:-1]:
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted:
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth < 0:
+                return False
+    return depth == 0 and not quoted
+
+
 def check_arm():
     path = DEPLOY / "azure" / "azuredeploy.json"
     template = load_json(path)
     if not template:
         return
+    for expression in expressions(template):
+        if not balanced(expression):
+            problem(path, f"unbalanced parentheses or quotes in {expression[:80]}...")
     params = template.get("parameters", {})
     variables = template.get("variables", {})
     text = json.dumps(template)
@@ -119,12 +149,16 @@ def check_arm():
             if key not in resource:
                 problem(path, f"a resource has no {key}: {resource.get('name', resource.get('type'))}")
     sites = [r for r in template.get("resources", []) if r.get("type") == "Microsoft.Web/sites"]
-    settings = sites[0]["properties"]["siteConfig"]["appSettings"] if sites else ""
+    settings = {s["name"]: s["value"] for s in sites[0]["properties"]["siteConfig"]["appSettings"]} if sites else {}
     for secret in ("GCBRIDGE_GENESYS_SECRET", "GCBRIDGE_DIRECTLINE_SECRET", "GCBRIDGE_USER_ID_KEY", "AZURE_STORAGE_KEY"):
-        if not re.search(rf"'{secret}', 'value', format\('@Microsoft\.KeyVault\(SecretUri=", settings):
+        if not settings.get(secret, "").startswith("[format('@Microsoft.KeyVault(SecretUri="):
             problem(path, f"app setting {secret} must be a Key Vault reference")
-    if "'FUNCTIONS_WORKER_RUNTIME', 'value', 'custom'" not in settings:
+    if settings.get("FUNCTIONS_WORKER_RUNTIME") != "custom":
         problem(path, "FUNCTIONS_WORKER_RUNTIME must be `custom`")
+    if not settings.get("GCBRIDGE_STORE", "").startswith("[format('azuretables://"):
+        problem(path, "GCBRIDGE_STORE must be the session table")
+    if "GCBRIDGE_LISTEN" in settings:
+        problem(path, "GCBRIDGE_LISTEN would override FUNCTIONS_CUSTOMHANDLER_PORT: leave it unset")
 
 
 class CfnLoader(yaml.SafeLoader):
