@@ -40,8 +40,12 @@ bash "$root/scripts/deploy-check.sh"
 
 step "session-store servers on loopback"
 log=$(mktemp)
+# A state directory of this run's own (PID files, env file), so two runs in one checkout never
+# stop each other's servers.
+GCBRIDGE_BACKENDS_DIR=$(mktemp -d)
+export GCBRIDGE_BACKENDS_DIR
 # Stops exactly the servers backends.sh started (by their PIDs), however this script ends.
-trap 'rm -f "$log"; bash "$root/scripts/backends.sh" stop' EXIT
+trap 'rm -f "$log"; bash "$root/scripts/backends.sh" stop; rm -rf "$GCBRIDGE_BACKENDS_DIR"' EXIT
 bash "$root/scripts/backends.sh" start
 # shellcheck source=/dev/null
 source "$(bash "$root/scripts/backends.sh" env)"
