@@ -99,6 +99,35 @@ impl Default for ServerConfig {
     }
 }
 
+/// Transcript storage for the agent-side widget (`mapping.md` §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TranscriptsConfig {
+    /// Store transcripts at all (off by default).
+    pub enabled: bool,
+    /// Keep a transcript at most this long after its last turn; 0 = as long as the session.
+    pub ttl_secs: u64,
+    /// Redaction rules: `card_numbers`, `emails`, or literal strings.
+    pub redact: Vec<String>,
+}
+
+impl Default for TranscriptsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            ttl_secs: 0,
+            redact: vec!["card_numbers".to_owned(), "emails".to_owned()],
+        }
+    }
+}
+
+/// The agent-side widget.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WidgetFileConfig {
+    keys: Vec<String>,
+}
+
 /// The file format (see `config/gcbridge.toml`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -111,6 +140,8 @@ struct FileConfig {
     server: ServerConfig,
     genesys: GenesysConfig,
     directline: DirectLineConfig,
+    transcripts: TranscriptsConfig,
+    widget: WidgetFileConfig,
     bot: toml::Table,
     bots: Vec<toml::Table>,
 }
@@ -126,6 +157,8 @@ impl Default for FileConfig {
             server: ServerConfig::default(),
             genesys: GenesysConfig::default(),
             directline: DirectLineConfig::default(),
+            transcripts: TranscriptsConfig::default(),
+            widget: WidgetFileConfig::default(),
             bot: toml::Table::new(),
             bots: Vec::new(),
         }
@@ -150,6 +183,10 @@ pub struct AppConfig {
     pub bots: Vec<BotConfig>,
     /// True for the single default bot of `[bot]`/env: every `botId` routes to it.
     pub route_any_bot_id: bool,
+    /// Transcript storage for the agent-side widget.
+    pub transcripts: TranscriptsConfig,
+    /// Accepted widget keys (rotation); empty: the widget answers 401 to everyone.
+    pub widget_keys: Vec<Secret>,
 }
 
 /// Everything wrong with a configuration, one line per problem.
@@ -207,6 +244,19 @@ impl AppConfig {
         let log_content = env_nonempty("GCBRIDGE_LOG_CONTENT")
             .map(|v| matches!(v.trim(), "1" | "true" | "yes"))
             .unwrap_or(file.log_content);
+
+        let mut transcripts = file.transcripts;
+        if let Some(v) = env_nonempty("GCBRIDGE_TRANSCRIPTS") {
+            transcripts.enabled = matches!(v.trim(), "1" | "true" | "yes" | "on");
+        }
+        let widget_keys: Vec<Secret> = match env_nonempty("GCBRIDGE_WIDGET_KEY") {
+            Some(v) => split_list(&v),
+            None => file.widget.keys,
+        }
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Secret::new(s.trim()))
+        .collect();
 
         // Direct Line settings from the environment describe the single default bot.
         let env_dl = DirectLineConfig {
@@ -267,6 +317,8 @@ impl AppConfig {
             user_id_key,
             bots,
             route_any_bot_id,
+            transcripts,
+            widget_keys,
         };
         problems.extend(config.problems());
         if problems.is_empty() {
@@ -449,6 +501,8 @@ mod tests {
         assert_eq!(from_file.bots, built_in.bots);
         assert_eq!(from_file.max_body_bytes, built_in.max_body_bytes);
         assert_eq!(from_file.limits, built_in.limits);
+        assert_eq!(from_file.transcripts, built_in.transcripts);
+        assert_eq!(from_file.widget_keys, built_in.widget_keys);
         assert_eq!(
             from_file.genesys_secret_header,
             built_in.genesys_secret_header

@@ -17,7 +17,9 @@ pub mod server;
 pub mod state;
 pub mod stream;
 pub mod telemetry;
+pub mod transcript;
 pub mod turn;
+pub mod widget;
 
 use std::sync::Arc;
 

@@ -33,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::widget::routes())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

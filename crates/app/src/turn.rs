@@ -860,6 +860,13 @@ impl<'a> TurnRun<'a> {
             // The replies stay behind the stored watermark and are read again next turn.
             return self.fail(Failure::from(e));
         }
+        crate::transcript::record_turn(
+            self.state,
+            &self.bot.profile.id,
+            self.turn,
+            &record,
+            &response,
+        );
         if response.bot_state == BotState::Complete {
             self.state.streams.close(&record.dl.conversation_id);
             self.end_conversation(&record);
