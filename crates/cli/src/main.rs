@@ -1,5 +1,5 @@
 //! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, store,
-//! check, healthcheck).
+//! check, healthcheck, widget).
 //!
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
@@ -11,6 +11,7 @@ mod check;
 mod demo;
 mod healthcheck;
 mod store_cmd;
+mod widget;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +71,9 @@ enum Command {
     },
     /// Probe a running gcbridge's /healthz (the container health check; exit code 0 when alive).
     Healthcheck(healthcheck::HealthcheckArgs),
+    /// Print the Genesys interaction-widget integration (gcbridge's transcript page or a
+    /// Copilot Studio web chat) for the agent's side.
+    Widget(widget::WidgetArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Store(args) => store_cmd::run(args).await,
         Command::Check { config } => check::run(config).await,
         Command::Healthcheck(args) => healthcheck::run(args).await,
+        Command::Widget(args) => widget::run(args).await,
     }
 }
 
