@@ -82,9 +82,17 @@
     });
     // A structured message's text is its fallback; show it when there is nothing richer.
     var rich = quick.length || cards.length || files.length;
-    if (message.text && (message.type !== "Structured" || !rich || quick.length)) {
-      m.appendChild(el("span", "text", message.text));
+    var text = message.text || "";
+    if (message.type === "Structured" && quick.length) {
+      // The fallback lists the quick replies as "1. Red"; they are drawn as buttons instead.
+      var numbered = quick.map(function (q, i) { return (i + 1) + ". " + q; });
+      text = text.split("\n").filter(function (line) {
+        return numbered.indexOf(line.trim()) < 0;
+      }).join("\n").trim();
+    } else if (message.type === "Structured" && rich) {
+      text = "";
     }
+    if (text) { m.appendChild(el("span", "text", text)); }
     if (cards.length) {
       var list = el("div", "cards");
       cards.forEach(function (c) { list.appendChild(renderCard(c)); });
