@@ -199,3 +199,40 @@ async fn nothing_is_stored_when_transcripts_are_off() {
     let json: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["found"], false);
 }
+
+#[tokio::test]
+async fn a_configured_ttl_shortens_the_transcript_life() {
+    let app = TestApp::with(Options {
+        config: format!(
+            "{FAST_TIMINGS}\n[transcripts]\nenabled = true\nttl_secs = 5\n\n[widget]\nkeys = [\"{KEY}\"]\n"
+        ),
+        ..Options::default()
+    })
+    .await;
+    app.say("w-5", "hello").await;
+    transcript_with(&app, 2).await;
+    let now = gcbridge_app::turn::unix_ms();
+    let key = gcbridge_app::transcript::transcript_key(CONVERSATION);
+    let stored = app
+        .state
+        .store
+        .load(&key)
+        .await
+        .expect("load")
+        .expect("stored");
+    assert!(
+        stored.expires_at_ms <= now + 5_000,
+        "{}",
+        stored.expires_at_ms
+    );
+    assert!(stored.expires_at_ms + 10_000 > now);
+    // The session itself lives for its botSessionTimeout (60 minutes).
+    let session = app
+        .state
+        .store
+        .load(&gcbridge_app::turn::session_key("w-5"))
+        .await
+        .expect("load")
+        .expect("session");
+    assert!(session.expires_at_ms > now + 50 * 60_000);
+}
