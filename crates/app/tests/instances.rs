@@ -159,6 +159,77 @@ async fn redis() -> Option<Arc<dyn SessionStore>> {
     Some(gcbridge_store::open(&url).await.expect("open Redis"))
 }
 
+/// Whether a missing test server may be skipped (not in CI).
+fn skip_missing(var: &str) -> bool {
+    let required = ["CI", "GCBRIDGE_REQUIRE_BACKENDS"]
+        .iter()
+        .any(|f| std::env::var(f).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"));
+    assert!(
+        !required,
+        "{var} is not set and CI forbids skipping these tests"
+    );
+    eprintln!("SKIPPED: {var} is not set");
+    true
+}
+
+async fn dynamodb() -> Option<Arc<dyn SessionStore>> {
+    let var = "GCBRIDGE_TEST_DYNAMODB_ENDPOINT";
+    let Some(endpoint) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
+        skip_missing(var);
+        return None;
+    };
+    let store = gcbridge_store::DynamoDbStore::open(gcbridge_store::DynamoDbOptions {
+        table: unique("gcbridge-instances"),
+        region: Some("us-east-1".to_owned()),
+        endpoint: Some(endpoint),
+        credentials: gcbridge_store::AwsCredentials::Static {
+            access_key_id: "dummy".to_owned(),
+            secret_access_key: "dummy-secret".to_owned(),
+        },
+    })
+    .await
+    .expect("open DynamoDB");
+    store.init().await.expect("create the table");
+    Some(Arc::new(store))
+}
+
+async fn azure() -> Option<Arc<dyn SessionStore>> {
+    let var = "GCBRIDGE_TEST_AZURITE_ENDPOINT";
+    let Some(endpoint) = std::env::var(var).ok().filter(|v| !v.is_empty()) else {
+        skip_missing(var);
+        return None;
+    };
+    // Azurite's well-known development key (public, in Microsoft's documentation).
+    let key =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    let table = format!("instances{}", gcbridge_app::state::random_hex(4));
+    let store = gcbridge_store::AzureTableStore::new(
+        "devstoreaccount1",
+        &table,
+        Some(&endpoint),
+        gcbridge_store::AzureCredential::shared_key(key).expect("key"),
+    )
+    .expect("store");
+    store.init().await.expect("create the table");
+    Some(Arc::new(store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_alternating_and_concurrent() {
+    if let Some(store) = dynamodb().await {
+        alternating_turns_share_one_conversation(store.clone(), &unique("d-alt")).await;
+        concurrent_turns_are_serialised(store, &unique("d-conc")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_alternating_and_concurrent() {
+    if let Some(store) = azure().await {
+        alternating_turns_share_one_conversation(store.clone(), &unique("a-alt")).await;
+        concurrent_turns_are_serialised(store, &unique("a-conc")).await;
+    }
+}
+
 fn unique(name: &str) -> String {
     format!("{name}-{}", gcbridge_app::state::random_hex(6))
 }
