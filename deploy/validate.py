@@ -27,7 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 problems = []
 
-# gcbridge's HTTP routes with their methods (crates/app/src/server.rs).
+# gcbridge's HTTP routes with their methods (crates/app/src/server.rs and widget.rs).
 ROUTES = {
     "genesys/v1/utterance": ["post"],
     "genesys/dbc/bots": ["get"],
@@ -36,6 +36,10 @@ ROUTES = {
     "healthz": ["get"],
     "readyz": ["get"],
     "metrics": ["get"],
+    # The agent-side widget (crates/app/src/widget.rs): its page, its data and its two assets.
+    "widget": ["get"],
+    "widget/api/transcript": ["get"],
+    "widget/assets/{file}": ["get"],
 }
 
 

@@ -247,16 +247,20 @@ async fn every_declared_function_route_exists_in_the_router() {
     let routes = declared_routes();
     assert_eq!(
         routes.len(),
-        7,
-        "one function per gcbridge route: {routes:?}"
+        10,
+        "one function per gcbridge route (the widget's two assets share one): {routes:?}"
     );
     let emulator = emulator().await;
     let handler = start_handler(&emulator);
     let http = reqwest::Client::new();
     for (path, route, methods) in &routes {
         assert!(!methods.is_empty(), "{} declares no method", path.display());
-        // `{botId}` is a route parameter in Functions: the configured default bot is `copilot`.
-        let url = format!("{}/{}", handler.base, route.replace("{botId}", "copilot"));
+        // Route parameters in Functions: the configured default bot is `copilot`; the widget's
+        // assets are `widget.js` and `widget.css`.
+        let route = route
+            .replace("{botId}", "copilot")
+            .replace("{file}", "widget.js");
+        let url = format!("{}/{route}", handler.base);
         for method in methods {
             let method: reqwest::Method = method.parse().expect("method");
             let mut request = forwarded(&http, method.clone(), url.clone())
