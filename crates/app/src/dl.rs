@@ -136,14 +136,7 @@ impl DirectLineClient {
         watermark: Option<&str>,
         deadline: Instant,
     ) -> Result<Conversation, DlError> {
-        let mut url = format!(
-            "{base}{API_PREFIX}/conversations/{}",
-            encode_segment(conversation_id)
-        );
-        if let Some(wm) = watermark {
-            url.push_str("?watermark=");
-            url.push_str(&encode_segment(wm));
-        }
+        let url = conversation_url(base, conversation_id, "", watermark);
         let req = self.http.get(url).header("Authorization", bearer.header());
         self.call(op::RECONNECT, req, deadline).await
     }
@@ -207,14 +200,7 @@ impl DirectLineClient {
         watermark: Option<&str>,
         deadline: Instant,
     ) -> Result<ActivitySet, DlError> {
-        let mut url = format!(
-            "{base}{API_PREFIX}/conversations/{}/activities",
-            encode_segment(conversation_id)
-        );
-        if let Some(wm) = watermark {
-            url.push_str("?watermark=");
-            url.push_str(&encode_segment(wm));
-        }
+        let url = conversation_url(base, conversation_id, "/activities", watermark);
         let req = self.http.get(url).header("Authorization", bearer.header());
         self.call(op::GET, req, deadline).await
     }
@@ -275,6 +261,24 @@ async fn status_error(status: StatusCode, resp: reqwest::Response) -> DlError {
         retry_after,
         token_expired,
     }
+}
+
+/// `{base}/v3/directline/conversations/{id}{suffix}[?watermark=…]`, every part encoded.
+fn conversation_url(
+    base: &str,
+    conversation_id: &str,
+    suffix: &str,
+    watermark: Option<&str>,
+) -> String {
+    let mut url = format!(
+        "{base}{API_PREFIX}/conversations/{}{suffix}",
+        encode_segment(conversation_id)
+    );
+    if let Some(wm) = watermark {
+        url.push_str("?watermark=");
+        url.push_str(&encode_segment(wm));
+    }
+    url
 }
 
 /// Percent-encodes a path segment or query value (conversation ids contain `-`, watermarks may

@@ -177,39 +177,12 @@ async fn unknown_bot_is_failed_when_several_bots_are_configured() {
     assert_eq!(answer["botState"], "MoreData");
 }
 
-/// A store that is down: every call fails as a real backend outage would.
-#[derive(Debug)]
-struct DownStore;
-
-#[async_trait::async_trait]
-impl SessionStore for DownStore {
-    fn name(&self) -> &'static str {
-        "down"
-    }
-    async fn load(&self, _: &str) -> Result<Option<Stored>, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
-    }
-    async fn save(
-        &self,
-        _: &str,
-        _: Vec<u8>,
-        _: Option<Revision>,
-        _: u64,
-    ) -> Result<Revision, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
-    }
-    async fn delete(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
-    }
-}
-
 #[tokio::test]
 async fn store_outage_is_failed_store_unavailable_and_not_ready() {
+    let down = FlakyStore::default();
+    down.down.store(true, std::sync::atomic::Ordering::SeqCst);
     let app = TestApp::with(Options {
-        store: Some(Arc::new(DownStore)),
+        store: Some(Arc::new(down)),
         ..Options::default()
     })
     .await;
