@@ -65,6 +65,11 @@ pub struct GenesysConfig {
     /// headers on those `GET`s is unconfirmed, so by default a present header must be valid and
     /// an absent one is accepted (the list holds no secrets).
     pub require_secret_on_bot_list: bool,
+    /// Region of the org (`us-east-1`, `mypurecloud.ie`...): where asynchronous replies go.
+    pub region: String,
+    /// Explicit login and API base URLs instead of the region's.
+    pub login_url: String,
+    pub api_url: String,
 }
 
 impl Default for GenesysConfig {
@@ -73,8 +78,19 @@ impl Default for GenesysConfig {
             secret_header: "Authorization".to_owned(),
             secrets: Vec::new(),
             require_secret_on_bot_list: false,
+            region: String::new(),
+            login_url: String::new(),
+            api_url: String::new(),
         }
     }
+}
+
+/// Where gcbridge calls the Genesys Cloud Platform API (asynchronous DBC replies), and as whom.
+#[derive(Debug, Clone)]
+pub struct GenesysPlatformConfig {
+    pub endpoints: crate::platform::Endpoints,
+    /// `None` when the OAuth client variables are unset.
+    pub credentials: Option<crate::platform::ClientCredentials>,
 }
 
 /// Connection limits of the HTTP listener.
@@ -187,6 +203,8 @@ pub struct AppConfig {
     pub transcripts: TranscriptsConfig,
     /// Accepted widget keys (rotation); empty: the widget answers 401 to everyone.
     pub widget_keys: Vec<Secret>,
+    /// The Genesys Platform API, when a region or explicit URLs are configured.
+    pub genesys_platform: Option<GenesysPlatformConfig>,
 }
 
 /// Everything wrong with a configuration, one line per problem.
@@ -228,6 +246,7 @@ impl AppConfig {
             listen = v;
         }
         let store_url = env_nonempty("GCBRIDGE_STORE").unwrap_or(file.store);
+        let genesys_platform = platform_config(&file.genesys, env, &mut problems);
         let genesys_secret_header =
             env_nonempty("GCBRIDGE_GENESYS_SECRET_HEADER").unwrap_or(file.genesys.secret_header);
         let genesys_secrets: Vec<Secret> = match env_nonempty("GCBRIDGE_GENESYS_SECRET") {
@@ -319,6 +338,7 @@ impl AppConfig {
             route_any_bot_id,
             transcripts,
             widget_keys,
+            genesys_platform,
         };
         problems.extend(config.problems());
         if problems.is_empty() {
@@ -375,6 +395,21 @@ impl AppConfig {
                     p.id
                 ));
             }
+            if p.dbc_async {
+                match &self.genesys_platform {
+                    None => problems.push(format!(
+                        "bot {:?}: dbc_async needs the Genesys region ([genesys] region or GCBRIDGE_GENESYS_REGION)",
+                        p.id
+                    )),
+                    Some(g) if g.credentials.is_none() => problems.push(format!(
+                        "bot {:?}: dbc_async needs the Genesys OAuth client: set {} and {}",
+                        p.id,
+                        crate::platform::CLIENT_ID_ENV,
+                        crate::platform::CLIENT_SECRET_ENV
+                    )),
+                    Some(_) => {}
+                }
+            }
             if t.poll_interval_ms == 0 {
                 problems.push(format!(
                     "bot {:?}: timings.poll_interval_ms must be > 0",
@@ -412,6 +447,54 @@ impl AppConfig {
         }
         warnings
     }
+}
+
+/// The Platform API settings: explicit URLs win over the region; neither means none.
+fn platform_config(
+    file: &GenesysConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<GenesysPlatformConfig> {
+    let pick = |name: &str, from_file: &str| {
+        env(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| Some(from_file.trim().to_owned()).filter(|v| !v.is_empty()))
+    };
+    let region = pick("GCBRIDGE_GENESYS_REGION", &file.region);
+    let login = pick("GCBRIDGE_GENESYS_LOGIN_URL", &file.login_url);
+    let api = pick("GCBRIDGE_GENESYS_API_URL", &file.api_url);
+    let endpoints = match (login, api, region) {
+        (Some(login), Some(api), _) => {
+            for (name, url) in [("login_url", &login), ("api_url", &api)] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    problems.push(format!(
+                        "genesys.{name} = {url:?} must start with https:// (or http:// for local tests)"
+                    ));
+                }
+            }
+            crate::platform::Endpoints::custom(login, api)
+        }
+        (None, None, None) => return None,
+        (_, _, Some(region)) => match crate::platform::Region::parse(&region) {
+            Ok(r) => crate::platform::Endpoints::for_region(&r),
+            Err(e) => {
+                problems.push(format!("genesys.region: {e}"));
+                return None;
+            }
+        },
+        _ => {
+            problems.push(
+                "genesys.login_url and genesys.api_url must be set together (or set genesys.region)"
+                    .to_owned(),
+            );
+            return None;
+        }
+    };
+    Some(GenesysPlatformConfig {
+        endpoints,
+        credentials: crate::platform::ClientCredentials::from_lookup(env).ok(),
+    })
 }
 
 fn split_list(v: &str) -> Vec<String> {

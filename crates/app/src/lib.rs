@@ -11,6 +11,7 @@ pub mod dl;
 pub mod listen;
 pub mod locks;
 pub mod metrics;
+pub mod outgoing;
 pub mod platform;
 pub mod secret;
 pub mod server;
@@ -34,5 +35,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
-    listen::serve(listener, server::router(state), limits, shutdown).await
+    let grace = limits.shutdown_grace;
+    let result = listen::serve(listener, server::router(state.clone()), limits, shutdown).await;
+    // Asynchronous DBC turns outlive their requests: let them push what they have.
+    let left = state.async_turns.drain(grace).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "shutdown grace period over with asynchronous turns still running"
+        );
+    }
+    result
 }

@@ -162,6 +162,9 @@ async fn turn_endpoint(
         Ok(t) => t,
         Err(code) => return rejected(code),
     };
+    if endpoint == Endpoint::Dbc && crate::turn::async_bot(state, &turn).is_some() {
+        return genesys_json(crate::turn::spawn_async_turn(state, turn, started));
+    }
     genesys_json(handle_turn(state, endpoint, turn, started).await)
 }
 

@@ -38,6 +38,10 @@ pub struct AppState {
     /// of one session at once. The embedded and memory stores belong to one process, where the
     /// in-process lock is enough.
     pub shared_store: bool,
+    /// The Genesys Platform API client (asynchronous DBC replies), when configured.
+    pub platform: Option<Arc<crate::platform::PlatformClient>>,
+    /// Background turns of bots with asynchronous replies.
+    pub async_turns: crate::outgoing::AsyncTurns,
 }
 
 /// Why the state could not be built.
@@ -84,7 +88,24 @@ impl AppState {
             Some(key) => key.clone(),
             None => default_user_id_key(&config.store_url)?,
         };
+        let platform = match &config.genesys_platform {
+            Some(g) => match &g.credentials {
+                Some(credentials) => Some(Arc::new(crate::platform::PlatformClient::new(
+                    g.endpoints.clone(),
+                    credentials.clone(),
+                    crate::platform::ClientOptions {
+                        request_timeout: std::time::Duration::from_secs(10),
+                        max_retry_after: std::time::Duration::from_secs(10),
+                        ..Default::default()
+                    },
+                )?)),
+                None => None,
+            },
+            None => None,
+        };
         Ok(Self {
+            platform,
+            async_turns: Default::default(),
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
             streams: StreamHub::new(STREAM_IDLE),

@@ -27,6 +27,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::{BotConfig, DirectLineAuth};
 use crate::dl::{Bearer, DlError};
+use crate::outgoing;
 use crate::state::AppState;
 use crate::stream::StreamConn;
 
@@ -79,6 +80,85 @@ pub async fn handle_turn(
     }
     .instrument(span)
     .await
+}
+
+/// The bot of a DBC request when its replies are pushed asynchronously (`dbc_async` on and the
+/// Platform API configured).
+pub fn async_bot<'s>(state: &'s AppState, turn: &Turn) -> Option<&'s BotConfig> {
+    state.platform.as_ref()?;
+    state
+        .resolve_bot(&turn.bot)
+        .filter(|bot| bot.profile.dbc_async)
+}
+
+/// Acknowledges a DBC request of a `dbc_async` bot at once and runs its turn in the background,
+/// pushing the replies to Genesys as they arrive (`outgoing.rs`). The acknowledgement is the
+/// same for a retried request, whose background run then replays instead of posting again.
+pub fn spawn_async_turn(state: &Arc<AppState>, turn: Turn, started: Instant) -> TurnResponse {
+    state
+        .async_turns
+        .announce(turn.bot_session_id.as_str(), &turn.request_key);
+    let tracker = crate::outgoing::TaskGuard::new(state.clone());
+    let state = state.clone();
+    let span = info_span!(
+        "turn",
+        endpoint = "dbc_async",
+        bot = tracing::field::Empty,
+        bot_session = %turn.bot_session_id,
+        genesys_conversation = turn.genesys_conversation_id.as_deref().unwrap_or(""),
+    );
+    tokio::spawn(
+        async move {
+            let _tracker = tracker;
+            run_async_turn(&state, &turn, started).await;
+        }
+        .instrument(span),
+    );
+    let ack = TurnResponse::more_data(Vec::new());
+    record_outcome(Endpoint::Dbc, &ack, started);
+    ack
+}
+
+async fn run_async_turn(state: &AppState, turn: &Turn, started: Instant) {
+    let (Some(bot), Some(client)) = (state.resolve_bot(&turn.bot), state.platform.as_deref())
+    else {
+        return;
+    };
+    tracing::Span::current().record("bot", bot.profile.id.as_str());
+    let session = turn.bot_session_id.as_str();
+    let _lock = state.locks.lock(session).await;
+    let registration = state.async_turns.begin(session, &turn.request_key);
+    let pusher = crate::outgoing::Pusher::new(client, bot, turn);
+    let mut run = TurnRun::new(state, bot, turn, Endpoint::Dbc, started);
+    run.deadline_ms = bot.profile.timings.dbc_async_ceiling_ms;
+    run.hard_stop = started
+        + Duration::from_millis(
+            run.deadline_ms
+                .saturating_sub(bot.profile.timings.response_margin_ms),
+        );
+    run.pusher = Some(&pusher);
+    run.superseded = Some(registration.superseded.clone());
+    let response = run.run().await;
+    let pushed = pusher.finish();
+    // An answer the turn produced without pushing (a failure before the customer's message
+    // reached the agent, or its escalation) goes out the same way.
+    if !pushed.settled
+        && pushed.accepted_count == 0
+        && pushed.kept.is_empty()
+        && response.bot_state != BotState::MoreData
+    {
+        let last = crate::outgoing::Pusher::new(client, bot, turn);
+        last.push(response.clone(), Vec::new()).await;
+    }
+    metrics::histogram!("gcbridge_async_turn_seconds").record(started.elapsed().as_secs_f64());
+    info!(
+        bot_state = response.bot_state.as_str(),
+        intent = response.intent.as_deref().unwrap_or(""),
+        pushed = pushed.accepted_count,
+        kept = pushed.kept.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "asynchronous turn finished"
+    );
 }
 
 /// Counts the answer and logs one line per turn (ids and counts only).
@@ -184,6 +264,12 @@ struct TurnRun<'a> {
     /// Answer must leave by then (deadline minus the response margin).
     hard_stop: Instant,
     now_ms: u64,
+    /// Asynchronous replies: batches are pushed to Genesys as they arrive.
+    pusher: Option<&'a crate::outgoing::Pusher<'a>>,
+    /// Asynchronous replies: a newer customer message arrived for the session.
+    superseded: Option<Arc<tokio::sync::Notify>>,
+    /// Time spent pushing asynchronous replies, left out of the collector's clock.
+    paused_ms: std::sync::atomic::AtomicU64,
 }
 
 impl<'a> TurnRun<'a> {
@@ -208,11 +294,17 @@ impl<'a> TurnRun<'a> {
             deadline_ms,
             hard_stop: started + Duration::from_millis(budget),
             now_ms: unix_ms(),
+            pusher: None,
+            superseded: None,
+            paused_ms: Default::default(),
         }
     }
 
+    /// The collector's clock: time since the request arrived, minus the time spent pushing
+    /// asynchronous replies (a slow Genesys must not eat the agent's quiet period).
     fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        (self.started.elapsed().as_millis() as u64)
+            .saturating_sub(self.paused_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Runs the turn, under a store lease when the store is shared between instances.
@@ -281,9 +373,32 @@ impl<'a> TurnRun<'a> {
         };
 
         if let Some(replay) = existing.as_ref().and_then(|r| self.replay(r)) {
+            if let Some(pusher) = self.pusher {
+                pusher.settle();
+            }
             return replay;
         }
 
+        let mut existing = existing;
+        if let (Some(pusher), Some(record)) = (self.pusher, existing.as_mut())
+            && !record.unpushed.is_empty()
+        {
+            // Replies an earlier turn could not push go first, in order; any still refused
+            // stay queued in the pusher, ahead of this turn's replies.
+            pusher.push_kept(std::mem::take(&mut record.unpushed)).await;
+            if pusher.closed() || pusher.accepted_closing() {
+                // The session is over: the customer's message is not posted to an agent
+                // that finished.
+                record.state = SessionState::Completed;
+                let summary = pusher.take_summary();
+                record.unpushed = summary.kept;
+                pusher.settle();
+                if let Err(e) = self.save(&key, record, revision).await {
+                    debug!(error = %e, "could not record the closed session");
+                }
+                return TurnResponse::more_data(Vec::new());
+            }
+        }
         let (mut record, stream_url) = match existing {
             Some(record) if !record.has_ended() => (record, None),
             _ => match self.start_conversation().await {
@@ -315,6 +430,9 @@ impl<'a> TurnRun<'a> {
                 let response = self.fail(f);
                 // Remember the failure so a retry gets the same answer; best effort.
                 record.state = SessionState::Failed;
+                if let Some(pusher) = self.pusher {
+                    record.unpushed = pusher.take_summary().kept;
+                }
                 self.remember(&mut record, &response);
                 if let Err(e) = self.save(&key, &record, revision).await {
                     debug!(error = %e, "could not record the failed session");
@@ -456,7 +574,13 @@ impl<'a> TurnRun<'a> {
             record.delivered_watermark.clone(),
         )
         .with_deadline_ms(self.deadline_ms)
-        .with_quiet_ms(self.state.quiet_ms(self.bot));
+        .with_quiet_ms(if self.pusher.is_some() {
+            // Pushed replies do not wait for the quiet period: the longest one costs nothing
+            // and keeps slow multi-message answers in their turn.
+            profile.timings.quiet_ms
+        } else {
+            self.state.quiet_ms(self.bot)
+        });
         let conversation_id = record.dl.conversation_id.clone();
         let base = record.dl.base_url.clone();
 
@@ -524,6 +648,11 @@ impl<'a> TurnRun<'a> {
                         Failure::Agent(e)
                     })?;
                 collector.posted(&id);
+                if self.pusher.is_some() && post.purpose == PostPurpose::Message {
+                    // Pushed replies cost nothing to wait for: the turn's quiet period starts
+                    // with the answer to the customer's message, not with the greeting.
+                    collector.expect_reply_to(&id);
+                }
                 record.remember_posted(PostedActivity {
                     activity_id: id,
                     client_activity_id: post.activity.client_activity_id().unwrap_or_default(),
@@ -571,6 +700,29 @@ impl<'a> TurnRun<'a> {
         }
         record.delivered_watermark = collected.watermark;
         record.remember_delivered(collected.delivered_ids);
+        if let Some(pusher) = self.pusher {
+            // Everything was pushed (or kept) as it arrived.
+            let summary = pusher.take_summary();
+            record.remember_offers(record.turn, summary.offers);
+            record.unpushed = summary.kept;
+            if summary.closed
+                || summary
+                    .accepted
+                    .as_ref()
+                    .is_some_and(outgoing::closes_session)
+            {
+                record.state = SessionState::Completed;
+            }
+            debug!(
+                end = reason.as_str(),
+                pushed = summary.accepted_count,
+                kept = record.unpushed.len(),
+                "asynchronous replies pushed"
+            );
+            return Ok(summary
+                .accepted
+                .unwrap_or_else(|| TurnResponse::more_data(Vec::new())));
+        }
         let translation = translate_turn(profile, &collected.activities, record.turn);
         // The buttons shown this turn, so a click on any of them resolves on a later turn.
         record.remember_offers(record.turn, translation.offered.clone());
@@ -642,12 +794,23 @@ impl<'a> TurnRun<'a> {
             _ => None,
         };
         let mut next_poll = Instant::now() + Duration::from_millis(t.first_poll_delay_ms);
+        let superseded = self.superseded.clone().unwrap_or_default();
+        let mut newer_message = false;
         loop {
+            if let Some(pusher) = self.pusher {
+                if self.push_new(pusher, collector, record).await {
+                    return EndReason::Closed;
+                }
+                if newer_message {
+                    return EndReason::Superseded;
+                }
+            }
             let wake_ms = match collector.decide(self.elapsed_ms()) {
                 Decision::Done(reason) => return reason,
                 Decision::WaitUntil(ms) => ms,
             };
-            let wake = self.started + Duration::from_millis(wake_ms);
+            let paused = self.paused_ms.load(std::sync::atomic::Ordering::Relaxed);
+            let wake = self.started + Duration::from_millis(wake_ms.saturating_add(paused));
             if let Some(rx) = frames.as_mut() {
                 tokio::select! {
                     biased;
@@ -659,11 +822,19 @@ impl<'a> TurnRun<'a> {
                             next_poll = Instant::now();
                         }
                     },
+                    () = superseded.notified() => newer_message = true,
                     () = tokio::time::sleep_until(wake) => {}
                 }
                 continue;
             }
-            tokio::time::sleep_until(wake.min(next_poll)).await;
+            tokio::select! {
+                () = superseded.notified() => {
+                    // Read what is there, push it, then make way for the newer message.
+                    newer_message = true;
+                    next_poll = Instant::now();
+                }
+                () = tokio::time::sleep_until(wake.min(next_poll)) => {}
+            }
             if Instant::now() < next_poll {
                 continue;
             }
@@ -702,6 +873,38 @@ impl<'a> TurnRun<'a> {
                 }
             }
         }
+    }
+
+    /// Pushes what the collector gathered since the last call as one outgoing message;
+    /// true when Genesys closed the session.
+    async fn push_new(
+        &self,
+        pusher: &crate::outgoing::Pusher<'_>,
+        collector: &mut Collector<'_>,
+        record: &SessionRecord,
+    ) -> bool {
+        let batch = collector.take_new();
+        if batch.is_empty() {
+            return pusher.closed();
+        }
+        metrics::counter!("gcbridge_activities_delivered_total").increment(batch.len() as u64);
+        if self.state.config.log_content {
+            for a in &batch {
+                debug!(kind = %a.kind, text = a.text.as_deref().unwrap_or(""), "agent activity");
+            }
+        }
+        let translation = translate_turn(&self.bot.profile, &batch, record.turn);
+        let response = translation.response;
+        if response.bot_state == BotState::MoreData && response.reply_messages.is_empty() {
+            return pusher.closed();
+        }
+        let started = Instant::now();
+        let pushed = pusher.push(response, translation.offered).await;
+        self.paused_ms.fetch_add(
+            started.elapsed().as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        pushed == crate::outgoing::Pushed::Closed
     }
 
     /// Posts one activity. Throttling is waited out when `Retry-After` fits in the budget (the

@@ -26,6 +26,10 @@ pub enum EndReason {
     Deadline,
     /// Nothing was posted this turn, so there is nothing to wait for.
     NothingPosted,
+    /// A newer customer message for the same session took over (asynchronous replies only).
+    Superseded,
+    /// Genesys closed the session while replies were being pushed (asynchronous replies only).
+    Closed,
 }
 
 impl EndReason {
@@ -38,6 +42,8 @@ impl EndReason {
             EndReason::Quiet => "quiet",
             EndReason::Deadline => "deadline",
             EndReason::NothingPosted => "nothing_posted",
+            EndReason::Superseded => "superseded",
+            EndReason::Closed => "closed",
         }
     }
 }
@@ -86,6 +92,8 @@ pub struct Collector<'p> {
     quiet_ms: u64,
     busy_until: u64,
     stop: Option<(u64, EndReason)>,
+    /// Only a reply to this activity starts the quiet period (see [`Collector::expect_reply_to`]).
+    awaited: Option<String>,
 }
 
 impl<'p> Collector<'p> {
@@ -116,6 +124,7 @@ impl<'p> Collector<'p> {
             quiet_ms: profile.timings.quiet_ms,
             busy_until: 0,
             stop: None,
+            awaited: None,
         }
     }
 
@@ -162,6 +171,13 @@ impl<'p> Collector<'p> {
     /// count as this turn's answer.
     pub fn posted(&mut self, activity_id: &str) {
         self.posted.insert(activity_id.to_owned());
+    }
+
+    /// Makes only a reply to `activity_id` (or a message without `replyToId`) start the quiet
+    /// period: replies to other posts of the turn (the greeting answering `startConversation`)
+    /// do not end it. For callers that deliver replies as they come, where waiting is free.
+    pub fn expect_reply_to(&mut self, activity_id: &str) {
+        self.awaited = Some(activity_id.to_owned());
     }
 
     /// Feeds an ActivitySet received during collection at time `now`.
@@ -217,7 +233,11 @@ impl<'p> Collector<'p> {
                         .reply_to_id
                         .as_ref()
                         .is_none_or(|id| self.posted.contains(id));
-                    if answers_this_turn {
+                    let answers_awaited = match (&self.awaited, &activity.reply_to_id) {
+                        (Some(awaited), Some(id)) => awaited == id,
+                        _ => answers_this_turn,
+                    };
+                    if answers_awaited {
                         self.replied = true;
                     }
                     if activity.input_hint() == Some(InputHint::Expecting) && answers_this_turn {
@@ -273,6 +293,18 @@ impl<'p> Collector<'p> {
             wake = wake.min(quiet_end);
         }
         Decision::WaitUntil(wake)
+    }
+
+    /// Takes the activities to forward that arrived since the last call, in server order, for
+    /// callers that deliver replies as they come (the Digital Bot Connector's asynchronous
+    /// replies). Their ids stay remembered: [`Collector::finish`] reports them as delivered.
+    pub fn take_new(&mut self) -> Vec<Activity> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// True once a stop signal (handoff, end) was forwarded.
+    pub fn stopped(&self) -> bool {
+        matches!(self.stop, Some((_, EndReason::StopSignal)))
     }
 
     /// Ends collection.
@@ -333,6 +365,34 @@ mod tests {
         assert_eq!(c.decide(2_200), Decision::Done(EndReason::Quiet));
         let done = c.finish();
         assert_eq!(ids(&done), ["a1", "a2"]);
+        assert_eq!(done.watermark.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn replies_taken_as_they_come_are_still_delivered_once() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], None);
+        c.posted("start");
+        c.posted("u1");
+        c.expect_reply_to("u1");
+        // The greeting answers startConversation: it is forwarded but does not start the
+        // quiet period when a reply to the customer's message is awaited.
+        c.receive(set("1", vec![bot("g1", "message", Some("start"))]), 100);
+        assert_eq!(c.decide(2_000), Decision::WaitUntil(7_700));
+        let first = c.take_new();
+        assert_eq!(first.len(), 1);
+        assert!(c.take_new().is_empty());
+        c.receive(set("2", vec![bot("a1", "message", Some("u1"))]), 3_000);
+        assert_eq!(c.decide(3_000), Decision::WaitUntil(4_200));
+        assert_eq!(c.take_new()[0].id.as_deref(), Some("a1"));
+        // A repeat of an activity already taken is dropped.
+        c.receive(set("2", vec![bot("a1", "message", Some("u1"))]), 3_100);
+        assert!(c.take_new().is_empty());
+        assert!(!c.stopped());
+        c.receive(set("3", vec![bot("h1", "event", None)]), 3_200);
+        let done = c.finish();
+        assert!(done.activities.is_empty());
+        assert_eq!(done.delivered_ids, ["g1", "a1", "h1"]);
         assert_eq!(done.watermark.as_deref(), Some("3"));
     }
 

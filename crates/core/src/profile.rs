@@ -60,6 +60,9 @@ pub struct Timings {
     /// Polling: first read after the post, then the interval between reads.
     pub first_poll_delay_ms: u64,
     pub poll_interval_ms: u64,
+    /// Asynchronous replies (`dbc_async`): how long after the customer's message replies are
+    /// still pushed in the same turn; later ones go out at the start of the next turn.
+    pub dbc_async_ceiling_ms: u64,
 }
 
 impl Default for Timings {
@@ -76,6 +79,7 @@ impl Default for Timings {
             expecting_input_grace_ms: 150,
             first_poll_delay_ms: 200,
             poll_interval_ms: 500,
+            dbc_async_ceiling_ms: 60_000,
         }
     }
 }
@@ -188,6 +192,10 @@ pub struct BotProfile {
     pub agent_error_message: String,
     /// Seconds within which the same v1 input for a session is treated as a retry.
     pub duplicate_window_secs: u64,
+    /// Digital Bot Connector: acknowledge `/messages` at once and push each agent reply to
+    /// Genesys as it arrives (outgoing-messages Platform API; needs the Genesys region and an
+    /// OAuth client).
+    pub dbc_async: bool,
     pub timings: Timings,
 }
 
@@ -227,6 +235,7 @@ impl Default for BotProfile {
             agent_error_message: "The virtual agent is unavailable; please help the customer."
                 .to_owned(),
             duplicate_window_secs: 30,
+            dbc_async: false,
             timings: Timings::default(),
         }
     }

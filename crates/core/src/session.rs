@@ -106,6 +106,11 @@ pub struct SessionRecord {
     /// offered natively, hence the default: such a record simply knows no payloads.
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub offered_actions: VecDeque<OfferedTurn>,
+    /// Asynchronous replies Genesys did not accept yet (a Platform API outage), oldest first:
+    /// pushed before anything else on the next turn, so the customer gets each exactly once
+    /// and in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpushed: Vec<TurnResponse>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
     pub expires_at_ms: u64,
@@ -148,6 +153,7 @@ impl SessionRecord {
             last_request: None,
             pending_input: None,
             offered_actions: VecDeque::new(),
+            unpushed: Vec::new(),
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
             expires_at_ms: expiry(now_ms, timeout_minutes),

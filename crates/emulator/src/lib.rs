@@ -66,6 +66,7 @@ mod agent;
 mod clock;
 mod error;
 mod fault;
+pub mod genesys;
 mod script;
 mod server;
 mod state;
@@ -84,6 +85,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use fault::{Fault, Op};
+pub use genesys::{GenesysStandIn, StandInConfig, start_genesys};
 pub use script::{
     Action, Agent, DEFAULT_FALLBACK_TOPIC, DEFAULT_GREETING_TOPIC, DEMO_TOML, HandoffStep,
     HeroCard, Matcher, MessageStep, Rule, RuleFault, Script, ScriptError, Step, StepAction,
