@@ -46,6 +46,11 @@ pub struct ChatArgs {
     /// per message) instead of the v1 utterance endpoint.
     #[arg(long)]
     pub dbc: bool,
+    /// With `--dbc` and a bot whose replies are pushed asynchronously (`dbc_async`): the base
+    /// URL of the local Genesys stand-in that receives them (`gcbridge demo --dbc` prints it).
+    /// Pushed replies are shown as they arrive.
+    #[arg(long, requires = "dbc")]
+    pub pushes: Option<String>,
 }
 
 fn parse_param(raw: &str) -> Result<(String, String), String> {
@@ -69,6 +74,12 @@ struct Session {
     conversation_id: String,
     choices: Vec<Choice>,
     ended: bool,
+    /// When the customer's latest message was sent.
+    sent_at: Instant,
+    /// Asynchronous replies shown since the latest message.
+    pushed_since: usize,
+    /// When the latest asynchronous reply was shown.
+    last_push: Option<Instant>,
 }
 
 impl Session {
@@ -78,8 +89,17 @@ impl Session {
             conversation_id: uuid::Uuid::new_v4().to_string(),
             choices: Vec::new(),
             ended: false,
+            sent_at: Instant::now(),
+            pushed_since: 0,
+            last_push: None,
         }
     }
+}
+
+type Shared = std::sync::Arc<std::sync::Mutex<Session>>;
+
+fn lock(session: &Shared) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Client {
@@ -151,9 +171,17 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             ))
         );
     }
-    let mut session = Session::new();
+    let session: Shared = std::sync::Arc::new(std::sync::Mutex::new(Session::new()));
+    if let Some(pushes) = &client.args.pushes {
+        tokio::spawn(follow_pushes(
+            client.http.clone(),
+            pushes.trim_end_matches('/').to_owned(),
+            session.clone(),
+            style,
+        ));
+    }
     if !client.args.no_greeting {
-        client.turn(&mut session, Input::Greeting).await;
+        client.turn(&session, Input::Greeting).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<String>>(1);
     let (ack_tx, ack_rx) = std::sync::mpsc::channel::<()>();
@@ -165,10 +193,10 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         match text {
             "/quit" | "/exit" => break,
             "/new" => {
-                session = Session::new();
+                *lock(&session) = Session::new();
                 println!("{}", style.dim("— new bot session —"));
                 if !client.args.no_greeting {
-                    client.turn(&mut session, Input::Greeting).await;
+                    client.turn(&session, Input::Greeting).await;
                 }
             }
             "/help" => println!(
@@ -176,15 +204,18 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
                 style.dim("Type a message; a number picks a button; /new starts a new session; /quit leaves.")
             ),
             _ => {
-                if session.ended {
-                    session = Session::new();
-                    println!("{}", style.dim("— the previous bot session ended; new bot session —"));
-                }
-                let input = match text.parse::<usize>().ok().and_then(|n| session.choices.get(n.wrapping_sub(1))) {
-                    Some(choice) => Input::Button(choice.clone()),
-                    None => Input::Text(text.to_owned()),
+                let input = {
+                    let mut current = lock(&session);
+                    if current.ended {
+                        *current = Session::new();
+                        println!("{}", style.dim("— the previous bot session ended; new bot session —"));
+                    }
+                    match text.parse::<usize>().ok().and_then(|n| current.choices.get(n.wrapping_sub(1))) {
+                        Some(choice) => Input::Button(choice.clone()),
+                        None => Input::Text(text.to_owned()),
+                    }
                 };
-                client.turn(&mut session, input).await;
+                client.turn(&session, input).await;
             }
         }
         if ack_tx.send(()).is_err() {
@@ -285,9 +316,15 @@ impl Client {
         body
     }
 
-    async fn turn(&self, session: &mut Session, input: Input) {
+    async fn turn(&self, session: &Shared, input: Input) {
         let style = self.style;
-        let body = self.request_body(session, &input);
+        let body = {
+            let mut current = lock(session);
+            current.sent_at = Instant::now();
+            current.pushed_since = 0;
+            current.last_push = None;
+            self.request_body(&current, &input)
+        };
         let mut request = self.http.post(&self.url).json(&body);
         if let Some(secret) = &self.args.secret {
             request = request.header(self.args.header.as_str(), secret.as_str());
@@ -336,6 +373,23 @@ impl Client {
                 }
             },
         };
+        if self.args.pushes.is_some()
+            && response.bot_state == BotState::MoreData
+            && response.reply_messages.is_empty()
+        {
+            // Acknowledged: the replies come through the stand-in.
+            println!(
+                "{}",
+                style.dim(&format!(
+                    "  (acknowledged in {} ms; replies are pushed as the agent sends them)",
+                    elapsed.as_millis()
+                ))
+            );
+            if !std::io::stdin().is_terminal() {
+                settle(session).await;
+            }
+            return;
+        }
         let rendered = render(&response, &style);
         for line in &rendered.lines {
             println!("{line}");
@@ -348,8 +402,80 @@ impl Client {
                 elapsed.as_millis()
             ))
         );
-        session.choices = rendered.choices;
-        session.ended = response.bot_state != BotState::MoreData;
+        let mut current = lock(session);
+        current.choices = rendered.choices;
+        current.ended = response.bot_state != BotState::MoreData;
+    }
+}
+
+/// Piped input: waits for the pushed replies of the latest message before reading the next
+/// line (a reply, then a second of silence; at most 15 s), so the transcript reads in order.
+async fn settle(session: &Shared) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (ended, last) = {
+            let current = lock(session);
+            (current.ended, current.last_push)
+        };
+        let quiet = last.is_some_and(|at| at.elapsed() >= Duration::from_secs(1));
+        if ended || quiet || started.elapsed() >= Duration::from_secs(15) {
+            return;
+        }
+    }
+}
+
+/// Follows the stand-in's `GET /standin/outgoing` (long polling) and shows the replies pushed
+/// for the current bot session as they arrive.
+async fn follow_pushes(http: reqwest::Client, base: String, session: Shared, style: Style) {
+    let mut after = 0u64;
+    loop {
+        let url = format!("{base}/standin/outgoing?after={after}&wait_ms=20000");
+        let page: Value = match http.get(&url).send().await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(e) => {
+                println!(
+                    "{}",
+                    style.error(&format!("  ! cannot follow pushed replies at {base}: {e}"))
+                );
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        for item in page["messages"].as_array().into_iter().flatten() {
+            after = after.max(item["seq"].as_u64().unwrap_or(after));
+            let Ok(response) = serde_json::from_value::<TurnResponse>(item["message"].clone())
+            else {
+                continue;
+            };
+            let mut current = lock(&session);
+            if item["message"]["botSessionId"].as_str() != Some(current.bot_session_id.as_str()) {
+                continue;
+            }
+            let rendered = render(&response, &style);
+            if rendered.lines.is_empty() && response.bot_state == BotState::MoreData {
+                continue;
+            }
+            for line in &rendered.lines {
+                println!("{line}");
+            }
+            current.pushed_since += 1;
+            current.last_push = Some(Instant::now());
+            println!(
+                "{}",
+                style.dim(&format!(
+                    "  (pushed · {} · +{} ms)",
+                    response.bot_state,
+                    current.sent_at.elapsed().as_millis()
+                ))
+            );
+            if !rendered.choices.is_empty() {
+                current.choices = rendered.choices;
+            }
+            if response.bot_state != BotState::MoreData {
+                current.ended = true;
+            }
+        }
     }
 }
 

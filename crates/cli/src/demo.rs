@@ -24,6 +24,11 @@ pub struct DemoArgs {
     /// Do not open the chat: keep the server and emulator running until Ctrl-C.
     #[arg(long)]
     pub no_chat: bool,
+    /// Chat over the Digital Bot Connector with asynchronous replies: gcbridge acknowledges each
+    /// message at once and pushes the agent's replies, as they come, to a local stand-in for
+    /// the Genesys Platform API, which the chat follows.
+    #[arg(long)]
+    pub dbc: bool,
 }
 
 /// Runs the demo until the chat ends (or Ctrl-C with `--no-chat`).
@@ -42,14 +47,41 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let store = format!("embedded:{}", args.data_dir.join("gcbridge.db").display());
     let genesys_secret = gcbridge_app::state::random_hex(16);
-    let env: HashMap<&str, String> = HashMap::from([
+    let standin = if args.dbc {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("binding the Genesys stand-in on 127.0.0.1")?;
+        let config = gcbridge_emulator::StandInConfig {
+            client_id: gcbridge_app::state::random_hex(8),
+            client_secret: gcbridge_app::state::random_hex(16),
+            ..Default::default()
+        };
+        Some(gcbridge_emulator::start_genesys(listener, config).await)
+    } else {
+        None
+    };
+    let mut env: HashMap<&str, String> = HashMap::from([
         ("GCBRIDGE_LISTEN", format!("127.0.0.1:{}", args.port)),
         ("GCBRIDGE_STORE", store.clone()),
         ("GCBRIDGE_DIRECTLINE_URL", emulator.base_url().to_owned()),
         ("GCBRIDGE_DIRECTLINE_SECRET", emulator_secret),
         ("GCBRIDGE_GENESYS_SECRET", genesys_secret.clone()),
     ]);
-    let config = AppConfig::from_parts(None, &|name| env.get(name).cloned())?;
+    let mut config_text = None;
+    if let Some(standin) = &standin {
+        env.insert("GCBRIDGE_GENESYS_LOGIN_URL", standin.base_url().to_owned());
+        env.insert("GCBRIDGE_GENESYS_API_URL", standin.base_url().to_owned());
+        env.insert(
+            "GCBRIDGE_GENESYS_CLIENT_ID",
+            standin.config().client_id.clone(),
+        );
+        env.insert(
+            "GCBRIDGE_GENESYS_CLIENT_SECRET",
+            standin.config().client_secret.clone(),
+        );
+        config_text = Some("[bot]\ndbc_async = true\n");
+    }
+    let config = AppConfig::from_parts(config_text, &|name| env.get(name).cloned())?;
     let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -63,6 +95,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("gcbridge demo — a Copilot Studio agent (emulated) behind gcbridge, on this machine");
     println!();
     println!("  Genesys Bot Connector URL  {base}/genesys/v1/utterance");
+    println!("  Digital Bot Connector URI  {base}/genesys/dbc");
+    if let Some(standin) = &standin {
+        println!(
+            "  Genesys stand-in           {}  (receives the asynchronous replies)",
+            standin.base_url()
+        );
+    }
     println!("  credential header          Authorization: {genesys_secret}");
     println!("  health / readiness         {base}/healthz   {base}/readyz");
     println!("  metrics                    {base}/metrics");
@@ -75,7 +114,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     if args.no_chat {
         println!("Serving until Ctrl-C. Chat from another terminal with:");
-        println!("  gcbridge chat --url {base} --secret {genesys_secret}");
+        match &standin {
+            Some(standin) => println!(
+                "  gcbridge chat --dbc --pushes {} --url {base} --secret {genesys_secret}",
+                standin.base_url()
+            ),
+            None => println!("  gcbridge chat --url {base} --secret {genesys_secret}"),
+        }
         crate::shutdown_signal().await;
     } else {
         println!(
@@ -90,12 +135,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             language: "en-us".to_owned(),
             params: vec![("CustomerName".to_owned(), "Ada".to_owned())],
             no_greeting: false,
-            dbc: false,
+            dbc: args.dbc,
+            pushes: standin.as_ref().map(|s| s.base_url().to_owned()),
         })
         .await?;
     }
     let _ = stop_tx.send(());
     let _ = server.await;
     emulator.shutdown().await;
+    if let Some(standin) = standin {
+        standin.shutdown().await;
+    }
     Ok(())
 }
