@@ -32,6 +32,13 @@ pub struct BenchArgs {
     /// Session store of the in-process gcbridge.
     #[arg(long, default_value = "memory:")]
     pub store: String,
+    /// Run the scenario mix (single replies, multi-message turns, slow replies, handoffs) in
+    /// each turn-ending mode: fixed quiet, adaptive quiet, DBC asynchronous replies.
+    #[arg(long)]
+    pub mix: bool,
+    /// With `--mix`: the agent's multi-message turns send no typing indicators.
+    #[arg(long, requires = "mix")]
+    pub no_typing: bool,
 }
 
 /// Runs the benchmark and prints the figures.
@@ -39,6 +46,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     gcbridge_app::telemetry::init("error");
     if args.sessions == 0 || args.turns == 0 {
         bail!("--sessions and --turns must be at least 1");
+    }
+    if args.mix {
+        return crate::bench_mix::run(&args).await;
     }
     let script = format!(
         r#"

@@ -5,6 +5,7 @@
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
 
 mod bench;
+mod bench_mix;
 mod bots;
 mod chat;
 mod check;

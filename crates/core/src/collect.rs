@@ -69,7 +69,8 @@ pub struct Collected {
     /// Ids of every bot activity consumed this turn (forwarded or not).
     pub delivered_ids: Vec<String>,
     /// Gaps (ms) between consecutive bot activities that arrived during this turn, typing
-    /// included: what the adaptive quiet period learns from.
+    /// included, except gaps a typing indicator's hold covered: what the adaptive quiet period
+    /// learns from.
     pub gaps_ms: Vec<u64>,
 }
 
@@ -200,7 +201,11 @@ impl<'p> Collector<'p> {
                 self.new_ids.push(id.clone());
             }
             if live {
-                if let Some(previous) = self.last_bot_at {
+                // A gap the typing indicator covered needs no quiet period (the typing hold
+                // keeps the turn open): only uncovered gaps teach the adaptive quiet period.
+                if let Some(previous) = self.last_bot_at
+                    && now > self.busy_until
+                {
                     self.gaps_ms.push(now.saturating_sub(previous));
                 }
                 self.last_bot_at = Some(now);
@@ -445,6 +450,22 @@ mod tests {
         assert_eq!(c.decide(400), Decision::WaitUntil(550));
         assert_eq!(c.decide(550), Decision::Done(EndReason::Quiet));
         assert_eq!(c.finish().gaps_ms, [150]);
+    }
+
+    #[test]
+    fn gaps_covered_by_typing_are_not_learned() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], None);
+        c.posted("u1");
+        c.receive(set("1", vec![bot("a1", "message", Some("u1"))]), 100);
+        // Typing right after the first message, the second message 390 ms later: the typing
+        // hold (3 s) covered that wait, so only the 10 ms gap needs a quiet period.
+        c.receive(set("2", vec![bot("t1", "typing", None)]), 110);
+        c.receive(set("3", vec![bot("a2", "message", Some("u1"))]), 500);
+        // A pause after the hold ran out must be learned.
+        c.receive(set("4", vec![bot("t2", "typing", None)]), 510);
+        c.receive(set("5", vec![bot("a3", "message", Some("u1"))]), 3_600);
+        assert_eq!(c.finish().gaps_ms, [10, 10, 3_090]);
     }
 
     #[test]

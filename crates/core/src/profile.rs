@@ -73,7 +73,7 @@ impl Default for Timings {
             response_margin_ms: 300,
             quiet_ms: 1_200,
             adaptive_quiet: true,
-            quiet_min_ms: 250,
+            quiet_min_ms: 200,
             adaptive_warmup_turns: 20,
             typing_hold_ms: 3_000,
             expecting_input_grace_ms: 150,
