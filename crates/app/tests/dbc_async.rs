@@ -224,6 +224,27 @@ async fn a_retried_message_is_posted_to_the_agent_once_and_its_replies_pushed_on
 }
 
 #[tokio::test]
+async fn an_expired_token_is_renewed_once_and_the_reply_still_arrives_once() {
+    let genesys = standin().await;
+    let app = app_with(&genesys, None).await;
+    assert_eq!(send(&app, &message("s-t", "m-1", "hello")).await, ack());
+    wait_for_text(&genesys, "s-t", "echo: hello").await;
+    assert_eq!(genesys.token_requests(), 1);
+    // Genesys forgets the token (expired early, revoked): the next push gets 401.
+    genesys.revoke_tokens();
+    assert_eq!(send(&app, &message("s-t", "m-2", "again")).await, ack());
+    let all = wait_for_text(&genesys, "s-t", "echo: again").await;
+    assert_eq!(all, ["Hello Ada!", "echo: hello", "echo: again"]);
+    assert_eq!(genesys.token_requests(), 2);
+    // The refused call is the stand-in's one rejection; nothing else was refused.
+    let rejections = genesys.rejections();
+    assert_eq!(rejections.len(), 1, "{rejections:?}");
+    assert_eq!(rejections[0].status, 401);
+    app.stop().await;
+    genesys.shutdown().await;
+}
+
+#[tokio::test]
 async fn throttling_and_gateway_errors_are_retried_without_duplicates() {
     let genesys = standin().await;
     let app = app_with(&genesys, None).await;
