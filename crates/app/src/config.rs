@@ -135,6 +135,7 @@ struct FileConfig {
     listen: String,
     store: String,
     max_body_bytes: usize,
+    store_timeout_ms: u64,
     log_content: bool,
     user_id_key: Option<String>,
     server: ServerConfig,
@@ -152,6 +153,7 @@ impl Default for FileConfig {
             listen: "127.0.0.1:8080".to_owned(),
             store: "embedded:./data/gcbridge.db".to_owned(),
             max_body_bytes: 256 * 1024,
+            store_timeout_ms: 2_000,
             log_content: false,
             user_id_key: None,
             server: ServerConfig::default(),
@@ -171,6 +173,8 @@ pub struct AppConfig {
     pub listen: String,
     pub store_url: String,
     pub max_body_bytes: usize,
+    /// Longest one session-store call of a turn may take (also cut to the turn's deadline).
+    pub store_timeout: std::time::Duration,
     /// Connection limits of the listener.
     pub limits: crate::listen::Limits,
     /// Log message texts (off by default; never secrets).
@@ -228,6 +232,16 @@ impl AppConfig {
             listen = v;
         }
         let store_url = env_nonempty("GCBRIDGE_STORE").unwrap_or(file.store);
+        let store_timeout_ms = match env_nonempty("GCBRIDGE_STORE_TIMEOUT_MS") {
+            Some(v) => v.trim().parse::<u64>().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "GCBRIDGE_STORE_TIMEOUT_MS must be a number of milliseconds, not {:?}",
+                    v.trim()
+                ));
+                file.store_timeout_ms
+            }),
+            None => file.store_timeout_ms,
+        };
         let genesys_secret_header =
             env_nonempty("GCBRIDGE_GENESYS_SECRET_HEADER").unwrap_or(file.genesys.secret_header);
         let genesys_secrets: Vec<Secret> = match env_nonempty("GCBRIDGE_GENESYS_SECRET") {
@@ -302,6 +316,7 @@ impl AppConfig {
             listen,
             store_url,
             max_body_bytes: file.max_body_bytes,
+            store_timeout: std::time::Duration::from_millis(store_timeout_ms),
             limits: crate::listen::Limits {
                 header_read_timeout: std::time::Duration::from_millis(
                     file.server.header_read_timeout_ms,
@@ -343,6 +358,9 @@ impl AppConfig {
                 "genesys.secret_header = {:?} is not a valid HTTP header name",
                 self.genesys_secret_header
             ));
+        }
+        if !(50..=60_000).contains(&self.store_timeout.as_millis()) {
+            problems.push("store_timeout_ms must be between 50 and 60000".to_owned());
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes must be at least 1024".to_owned());
@@ -500,6 +518,7 @@ mod tests {
         assert_eq!(from_file.store_url, built_in.store_url);
         assert_eq!(from_file.bots, built_in.bots);
         assert_eq!(from_file.max_body_bytes, built_in.max_body_bytes);
+        assert_eq!(from_file.store_timeout, built_in.store_timeout);
         assert_eq!(from_file.limits, built_in.limits);
         assert_eq!(from_file.transcripts, built_in.transcripts);
         assert_eq!(from_file.widget_keys, built_in.widget_keys);
