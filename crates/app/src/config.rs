@@ -85,6 +85,7 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub shutdown_grace_ms: u64,
+    pub drain_delay_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +96,7 @@ impl Default for ServerConfig {
             max_header_bytes: d.max_header_bytes,
             max_connections: d.max_connections,
             shutdown_grace_ms: d.shutdown_grace.as_millis() as u64,
+            drain_delay_ms: d.drain_delay.as_millis() as u64,
         }
     }
 }
@@ -324,6 +326,7 @@ impl AppConfig {
                 max_header_bytes: file.server.max_header_bytes,
                 max_connections: file.server.max_connections,
                 shutdown_grace: std::time::Duration::from_millis(file.server.shutdown_grace_ms),
+                drain_delay: std::time::Duration::from_millis(file.server.drain_delay_ms),
             },
             log_content,
             genesys_secret_header,

@@ -38,6 +38,8 @@ pub struct AppState {
     /// of one session at once. The embedded and memory stores belong to one process, where the
     /// in-process lock is enough.
     pub shared_store: bool,
+    /// Set when shutdown began: `/readyz` answers 503 while in-flight turns finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Why the state could not be built.
@@ -93,6 +95,7 @@ impl AppState {
             instance_id: random_hex(8),
             shared_store: !(config.store_url.trim().starts_with("embedded:")
                 || config.store_url.trim().starts_with("memory:")),
+            draining: std::sync::atomic::AtomicBool::new(false),
             store,
             config,
         })
