@@ -236,3 +236,35 @@ async fn a_slow_store_save_answers_in_time_and_the_replies_come_next_turn() {
         ["alpha", "beta", "gamma"]
     );
 }
+
+#[tokio::test]
+async fn a_connection_reset_on_a_post_neither_loses_nor_repeats_the_message() {
+    use gcbridge_emulator::{Fault, Op};
+    let app = app_with(ControlledStore::new()).await;
+    assert_eq!(app.say("s-reset", "").await, more_data(&["Hello Ada!"]));
+    let conversation = app.conversation();
+
+    // Cut before Direct Line took the activity: gcbridge finds no echo and posts it again.
+    app.emulator.inject_fault(Fault::once(Op::PostActivity, 0));
+    assert_eq!(
+        app.say("s-reset", "refused").await,
+        more_data(&["echo: refused"])
+    );
+    // Cut after Direct Line took it: the echo is found, nothing is posted again.
+    app.emulator
+        .inject_fault(Fault::once(Op::PostActivityAfterAccept, 0));
+    assert_eq!(
+        app.say("s-reset", "accepted").await,
+        more_data(&["echo: accepted"])
+    );
+    // Polling cut mid-answer: read again at the next poll.
+    app.emulator.inject_fault(Fault::once(Op::GetActivities, 0));
+    assert_eq!(
+        app.say("s-reset", "polled").await,
+        more_data(&["echo: polled"])
+    );
+    assert_eq!(
+        posted_texts(&app, &conversation),
+        ["refused", "accepted", "polled"]
+    );
+}

@@ -921,3 +921,27 @@ async fn transcript_endpoint_lists_every_conversation_for_the_secret_only() {
     let r = dl.http.get(&url).send().await.expect("send");
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn a_cut_fault_breaks_the_connection_mid_answer() {
+    let emu = emulator(SCRIPT).await;
+    let dl = Client::secret(&emu);
+    let id = dl.start().await.conversation_id.expect("id");
+    emu.inject_fault(Fault::once(Op::GetActivities, 0));
+    let cut = match dl
+        .get(&format!("/conversations/{id}/activities"))
+        .send()
+        .await
+    {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(cut, "the answer should have broken off");
+    // One call only: the next one is answered.
+    let r = dl
+        .get(&format!("/conversations/{id}/activities"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+}
