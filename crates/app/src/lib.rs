@@ -28,7 +28,8 @@ pub use config::AppConfig;
 pub use state::AppState;
 
 /// Serves the router on `listener` until `shutdown` resolves, then drains in-flight requests,
-/// with the connection limits of the configuration.
+/// with the connection limits of the configuration. Wrap the signal in [`drain_then`] to make
+/// `/readyz` fail first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -46,4 +47,25 @@ pub async fn serve(
         );
     }
     result
+}
+
+/// A shutdown future for [`serve`] that, once `signal` resolves, marks the state draining
+/// (`/readyz` answers 503 at once) and keeps serving for the configured drain delay, so load
+/// balancers stop sending turns before the listener closes; in-flight turns then get the
+/// shutdown grace period.
+pub async fn drain_then(
+    state: Arc<AppState>,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    signal.await;
+    let delay = state.config.limits.drain_delay;
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Release);
+    tracing::info!(
+        drain_delay_ms = delay.as_millis() as u64,
+        "shutting down: /readyz answers 503; still serving during the drain delay"
+    );
+    tokio::time::sleep(delay).await;
+    tracing::info!("listener closed; waiting for in-flight requests");
 }

@@ -24,6 +24,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// On shutdown, how long gcbridge keeps serving (new turns too) with `/readyz` answering
+    /// 503, so load balancers stop sending before the listener closes.
+    pub drain_delay: Duration,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(15),
+            drain_delay: Duration::from_secs(3),
         }
     }
 }

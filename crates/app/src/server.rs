@@ -175,6 +175,13 @@ async fn healthz() -> impl IntoResponse {
 
 /// `GET /readyz`: the store answers.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "draining", "store": state.store.name()})),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => Json(serde_json::json!({"status": "ready", "store": state.store.name()}))
             .into_response(),

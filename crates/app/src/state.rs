@@ -42,6 +42,8 @@ pub struct AppState {
     pub platform: Option<Arc<crate::platform::PlatformClient>>,
     /// Background turns of bots with asynchronous replies.
     pub async_turns: crate::outgoing::AsyncTurns,
+    /// Set when shutdown began: `/readyz` answers 503 while in-flight turns finish.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Why the state could not be built.
@@ -114,6 +116,7 @@ impl AppState {
             instance_id: random_hex(8),
             shared_store: !(config.store_url.trim().starts_with("embedded:")
                 || config.store_url.trim().starts_with("memory:")),
+            draining: std::sync::atomic::AtomicBool::new(false),
             store,
             config,
         })

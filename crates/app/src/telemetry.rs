@@ -4,6 +4,9 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Log targets kept at `debug` at most: at `trace` they print message content or credentials.
+pub const CONTENT_LOGGING_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
 /// Installs the global subscriber (idempotent: a second call does nothing). Logs go to stderr.
 pub fn init(default_filter: &str) {
     let filter = std::env::var("GCBRIDGE_LOG")
@@ -11,6 +14,13 @@ pub fn init(default_filter: &str) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
+    // Whatever the level asked for: dependencies whose trace output carries message content or
+    // credentials stay at debug. The WebSocket library logs every frame it receives (the agent's
+    // and the customer's texts) and the stream's handshake request (its URL holds a token).
+    let filter = CONTENT_LOGGING_TARGETS
+        .iter()
+        .filter_map(|target| format!("{target}=debug").parse().ok())
+        .fold(filter, EnvFilter::add_directive);
     let json = std::env::var("GCBRIDGE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

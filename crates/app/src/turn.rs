@@ -263,6 +263,8 @@ struct TurnRun<'a> {
     deadline_ms: u64,
     /// Answer must leave by then (deadline minus the response margin).
     hard_stop: Instant,
+    /// The last moment a store call may still end: just before Genesys' deadline.
+    answer_by: Instant,
     now_ms: u64,
     /// Asynchronous replies: batches are pushed to Genesys as they arrive.
     pusher: Option<&'a crate::outgoing::Pusher<'a>>,
@@ -293,6 +295,7 @@ impl<'a> TurnRun<'a> {
             started,
             deadline_ms,
             hard_stop: started + Duration::from_millis(budget),
+            answer_by: started + Duration::from_millis(deadline_ms.saturating_sub(100)),
             now_ms: unix_ms(),
             pusher: None,
             superseded: None,
@@ -307,6 +310,27 @@ impl<'a> TurnRun<'a> {
             .saturating_sub(self.paused_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Runs one session-store call for at most `store_timeout`, and never past `until`: a slow
+    /// backend (SDK retries can take seconds) must not make the turn miss Genesys' deadline.
+    /// A call cut short is `Unavailable`, like any store failure: the turn answers
+    /// `StoreUnavailable` in time, and what was not saved is read again on the next turn.
+    async fn store_call<T>(
+        &self,
+        until: Instant,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let limit = (Instant::now() + self.state.config.store_timeout).min(until);
+        match tokio::time::timeout_at(limit, call).await {
+            Ok(result) => result,
+            Err(_) => {
+                metrics::counter!("gcbridge_store_timeouts_total").increment(1);
+                Err(StoreError::Unavailable(
+                    "no answer before the turn's deadline".to_owned(),
+                ))
+            }
+        }
+    }
+
     /// Runs the turn, under a store lease when the store is shared between instances.
     async fn run(self) -> TurnResponse {
         if !self.state.shared_store {
@@ -317,8 +341,14 @@ impl<'a> TurnRun<'a> {
             return response;
         }
         let store = self.state.store.clone();
+        let store_timeout = self.state.config.store_timeout;
+        let answer_by = self.answer_by;
         let response = self.run_locked().await;
-        if let Err(e) = store.delete(&lease).await {
+        let limit = (Instant::now() + store_timeout).min(answer_by);
+        let released = tokio::time::timeout_at(limit, store.delete(&lease))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("timed out".to_owned())));
+        if let Err(e) = released {
             // It expires by itself shortly; the next turn just waits a little longer.
             debug!(error = %e, "could not release the session lease");
         }
@@ -331,17 +361,25 @@ impl<'a> TurnRun<'a> {
     async fn acquire_lease(&self, lease: &str) -> Result<(), TurnResponse> {
         let t = &self.bot.profile.timings;
         loop {
-            // Outlives this turn's deadline a little, so a holder that died frees the session.
-            let until = unix_ms() + self.deadline_ms + t.response_margin_ms + 2_000;
+            // Lasts while this turn may run (its budget, the answer's margin and a second for the
+            // save), no longer: a holder that died (killed mid-turn) frees the session soon
+            // enough for Genesys' repeated request to get through.
+            let left = self.hard_stop.saturating_duration_since(Instant::now());
+            let until = unix_ms() + left.as_millis() as u64 + t.response_margin_ms + 1_000;
             let owner = self.state.instance_id.clone().into_bytes();
-            match self.state.store.save(lease, owner, None, until).await {
+            let saved = self.store_call(
+                self.hard_stop,
+                self.state.store.save(lease, owner, None, until),
+            );
+            match saved.await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict) => {
                     if Instant::now() + Duration::from_millis(50) >= self.hard_stop {
                         warn!("another instance kept this session busy until the deadline");
                         metrics::counter!("gcbridge_lease_timeouts_total").increment(1);
-                        // Nothing was posted: the customer's message has not reached the agent.
-                        return Err(TurnResponse::more_data(Vec::new()));
+                        // Nothing was posted: say so (a repeated request can get through), rather
+                        // than an empty answer that would drop the customer's message unseen.
+                        return Err(ErrorCode::SessionBusy.response());
                     }
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
@@ -352,7 +390,10 @@ impl<'a> TurnRun<'a> {
 
     async fn run_locked(self) -> TurnResponse {
         let key = session_key(self.turn.bot_session_id.as_str());
-        let loaded = match self.state.store.load(&key).await {
+        let loaded = match self
+            .store_call(self.hard_stop, self.state.store.load(&key))
+            .await
+        {
             Ok(v) => v,
             Err(e) => return self.fail(Failure::from(e)),
         };
@@ -399,15 +440,28 @@ impl<'a> TurnRun<'a> {
                 return TurnResponse::more_data(Vec::new());
             }
         }
-        let (mut record, stream_url) = match existing {
-            Some(record) if !record.has_ended() => (record, None),
+        let mut revision = revision;
+        let (mut record, stream_url, fresh) = match existing {
+            Some(record) if !record.has_ended() => (record, None, false),
             _ => match self.start_conversation().await {
-                Ok(started) => started,
+                Ok((record, stream_url)) => {
+                    // Write ahead: the new conversation is stored before anything is posted to
+                    // it, so a process killed in the middle of this turn leaves a record, and
+                    // the repeated request continues this conversation (finding its own posts
+                    // there) instead of starting another one and posting the message again.
+                    match self.save(&key, &record, revision).await {
+                        Ok(r) => revision = Some(r),
+                        Err(e) => return self.fail(Failure::from(e)),
+                    }
+                    (record, stream_url, true)
+                }
                 Err(f) => return self.fail(f),
             },
         };
         let first_turn = record.turn == 0;
-        let mut outcome = self.collect(&mut record, first_turn, stream_url).await;
+        let mut outcome = self
+            .collect(&mut record, first_turn, fresh, stream_url)
+            .await;
         if !first_turn && matches!(&outcome, Err(Failure::Agent(e)) if conversation_gone(e)) {
             // Direct Line forgot the conversation (idle expiry, expired token): start a new one
             // once, send context and startConversation again, and post the customer's message
@@ -419,7 +473,7 @@ impl<'a> TurnRun<'a> {
                 Ok((mut replacement, stream_url)) => {
                     replacement.created_at_ms = record.created_at_ms;
                     record = replacement;
-                    self.collect(&mut record, true, stream_url).await
+                    self.collect(&mut record, true, true, stream_url).await
                 }
                 Err(f) => Err(f),
             };
@@ -428,6 +482,9 @@ impl<'a> TurnRun<'a> {
             Ok(response) => self.finish(record, revision, response, &key).await,
             Err(f) => {
                 let response = self.fail(f);
+                // Whatever this turn consumed from the stream was not delivered: the next turn
+                // reads it back from the stored watermark.
+                self.state.streams.close(&record.dl.conversation_id);
                 // Remember the failure so a retry gets the same answer; best effort.
                 record.state = SessionState::Failed;
                 if let Some(pusher) = self.pusher {
@@ -556,11 +613,13 @@ impl<'a> TurnRun<'a> {
         }
     }
 
-    /// Catch up, post, and collect until the collector says the turn is over.
+    /// Catch up, post, and collect until the collector says the turn is over. `fresh`: the
+    /// conversation was started by this very request (nothing to catch up on).
     async fn collect(
         &self,
         record: &mut SessionRecord,
         first_turn: bool,
+        fresh: bool,
         stream_url: Option<String>,
     ) -> Result<TurnResponse, Failure> {
         self.refresh_token_if_due(record).await;
@@ -587,7 +646,9 @@ impl<'a> TurnRun<'a> {
         // A stream that stayed open since the last turn holds everything the agent sent since:
         // drain it instead of reading back over HTTP. Anything else catches up by watermark.
         let mut stream = None;
-        let mut caught_up = first_turn;
+        // A first turn on a stored (written-ahead) conversation is a repeated request whose
+        // first attempt was cut short: read what it may already have posted.
+        let mut caught_up = fresh;
         let open = (self.bot.stream && !first_turn)
             .then(|| self.state.streams.get(&conversation_id))
             .flatten();
@@ -640,6 +701,23 @@ impl<'a> TurnRun<'a> {
         } else {
             let plan = plan_turn(profile, record, self.turn, first_turn);
             for post in plan.posts {
+                // Already in the conversation: posted by an attempt of this same request that
+                // was cut short before it saved (process killed, instance lost). Not again.
+                let earlier = post
+                    .activity
+                    .client_activity_id()
+                    .and_then(|c| collector.echo_of(&c).map(str::to_owned));
+                if let Some(id) = earlier {
+                    info!(purpose = ?post.purpose, "already posted by an interrupted attempt; not posting again");
+                    metrics::counter!("gcbridge_posts_recovered_total").increment(1);
+                    collector.posted_earlier(&id, self.elapsed_ms());
+                    record.remember_posted(PostedActivity {
+                        activity_id: id,
+                        client_activity_id: post.activity.client_activity_id().unwrap_or_default(),
+                        turn: record.turn,
+                    });
+                    continue;
+                }
                 let id = self
                     .post(record, &post.activity, collector.watermark())
                     .await
@@ -1044,10 +1122,11 @@ impl<'a> TurnRun<'a> {
         record: &SessionRecord,
         revision: Option<Revision>,
     ) -> Result<Revision, StoreError> {
-        self.state
+        let save = self
+            .state
             .store
-            .save(key, record.encode(), revision, record.expires_at_ms)
-            .await
+            .save(key, record.encode(), revision, record.expires_at_ms);
+        self.store_call(self.answer_by, save).await
     }
 
     /// Persists the session, then releases the answer (nothing is answered that is not saved).
@@ -1060,7 +1139,9 @@ impl<'a> TurnRun<'a> {
     ) -> TurnResponse {
         self.remember(&mut record, &response);
         if let Err(e) = self.save(key, &record, revision).await {
-            // The replies stay behind the stored watermark and are read again next turn.
+            // The replies stay behind the stored watermark and are read again next turn: over
+            // HTTP, since this turn consumed them from the stream.
+            self.state.streams.close(&record.dl.conversation_id);
             return self.fail(Failure::from(e));
         }
         crate::transcript::record_turn(

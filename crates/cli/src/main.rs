@@ -132,7 +132,8 @@ async fn serve(config: Option<PathBuf>, insecure: bool) -> anyhow::Result<()> {
         bots = state.config.bots.len(),
         "gcbridge serving"
     );
-    gcbridge_app::serve(listener, state, shutdown_signal()).await?;
+    let shutdown = gcbridge_app::drain_then(state.clone(), shutdown_signal());
+    gcbridge_app::serve(listener, state, shutdown).await?;
     tracing::info!("gcbridge stopped");
     Ok(())
 }

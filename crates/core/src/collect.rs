@@ -5,7 +5,7 @@
 //! catch-up read, polling or the stream) with the time they arrived, and asked [`Collector::decide`]
 //! what to do at a given time. It never reads a clock itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use gcbridge_directline::{Activity, ActivitySet, InputHint};
 
@@ -83,6 +83,8 @@ pub struct Collector<'p> {
     deadline_ms: u64,
     seen: HashSet<String>,
     posted: HashSet<String>,
+    /// Echoes of the user's own activities seen: `clientActivityID` → Direct Line id.
+    echoes: HashMap<String, String>,
     out: Vec<Activity>,
     carried: usize,
     new_ids: Vec<String>,
@@ -115,6 +117,7 @@ impl<'p> Collector<'p> {
             deadline_ms: profile.timings.deadline_ms,
             seen: delivered_ids.into_iter().cloned().collect(),
             posted: HashSet::new(),
+            echoes: HashMap::new(),
             out: Vec::new(),
             carried: 0,
             new_ids: Vec::new(),
@@ -181,6 +184,28 @@ impl<'p> Collector<'p> {
         self.awaited = Some(activity_id.to_owned());
     }
 
+    /// Records an activity of this turn that an earlier, interrupted attempt of the same request
+    /// already posted (its echo was found, see [`Collector::echo_of`]). Replies to it may
+    /// already have been carried: they count as this turn's answer, and the quiet period runs
+    /// from `now` instead of waiting for a reply that already came.
+    pub fn posted_earlier(&mut self, activity_id: &str, now: u64) {
+        self.posted(activity_id);
+        let answered = self
+            .out
+            .iter()
+            .any(|a| a.kind == Activity::MESSAGE && a.reply_to_id.as_deref() == Some(activity_id));
+        if answered && !self.replied {
+            self.replied = true;
+            self.last_bot_at = self.last_bot_at.or(Some(now));
+        }
+    }
+
+    /// The Direct Line id of the user's own activity with this `clientActivityID`, when its
+    /// echo was among the activities read (catch-up, stream or polling).
+    pub fn echo_of(&self, client_activity_id: &str) -> Option<&str> {
+        self.echoes.get(client_activity_id).map(String::as_str)
+    }
+
     /// Feeds an ActivitySet received during collection at time `now`.
     pub fn receive(&mut self, set: ActivitySet, now: u64) {
         self.absorb(set, now, true);
@@ -192,6 +217,9 @@ impl<'p> Collector<'p> {
         }
         for activity in set.activities {
             if !activity.is_from_bot() {
+                if let (Some(client_id), Some(id)) = (activity.client_activity_id(), &activity.id) {
+                    self.echoes.insert(client_id, id.clone());
+                }
                 continue;
             }
             if let Some(id) = &activity.id {
@@ -586,5 +614,29 @@ mod tests {
         c.catch_up(ActivitySet::default(), 0);
         assert_eq!(c.decide(0), Decision::Done(EndReason::NothingPosted));
         assert_eq!(c.finish().watermark.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn an_earlier_attempts_post_and_its_carried_reply_are_recognised() {
+        let p = profile();
+        let mut c = Collector::new(&p, 0, [], Some("1".to_owned()));
+        let echo: Activity = serde_json::from_value(json!({
+            "type": "message", "id": "u7", "from": {"id": "dl_gcb_x", "role": "user"},
+            "text": "hi", "channelData": {"clientActivityID": "gcb-x-0003-abcdef"}
+        }))
+        .expect("activity");
+        c.catch_up(set("3", vec![echo, bot("a8", "message", Some("u7"))]), 50);
+        assert_eq!(c.echo_of("gcb-x-0003-abcdef"), Some("u7"));
+        assert_eq!(c.echo_of("gcb-x-0003-000000"), None);
+        c.posted_earlier("u7", 100);
+        // The carried reply answers it: the quiet period runs from now, not from the deadline.
+        assert_eq!(c.decide(100), Decision::WaitUntil(100 + p.timings.quiet_ms));
+        assert_eq!(
+            c.decide(100 + p.timings.quiet_ms),
+            Decision::Done(EndReason::Quiet)
+        );
+        let out = c.finish();
+        assert_eq!(ids(&out), ["a8"]);
+        assert_eq!(out.carried, 1);
     }
 }

@@ -17,12 +17,13 @@ pub enum ErrorCode {
     AgentAuthFailed,
     ConversationLost,
     StoreUnavailable,
+    SessionBusy,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidRequest,
         ErrorCode::RequestTooLarge,
         ErrorCode::UnknownBot,
@@ -32,6 +33,7 @@ impl ErrorCode {
         ErrorCode::AgentAuthFailed,
         ErrorCode::ConversationLost,
         ErrorCode::StoreUnavailable,
+        ErrorCode::SessionBusy,
         ErrorCode::Internal,
     ];
 
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::AgentAuthFailed => "AgentAuthFailed",
             ErrorCode::ConversationLost => "ConversationLost",
             ErrorCode::StoreUnavailable => "StoreUnavailable",
+            ErrorCode::SessionBusy => "SessionBusy",
             ErrorCode::Internal => "Internal",
         }
     }
@@ -71,6 +74,9 @@ impl ErrorCode {
                 "The conversation with the virtual agent was lost and could not be replaced."
             }
             ErrorCode::StoreUnavailable => "The session store is unavailable.",
+            ErrorCode::SessionBusy => {
+                "Another request of this bot session was still being answered; the message was not sent to the virtual agent."
+            }
             ErrorCode::Internal => "gcbridge hit an internal error.",
         }
     }

@@ -20,10 +20,12 @@
 //! - [`quiet`]: the adaptive quiet period learned per bot.
 //! - [`collect`]: the turn collector (what to deliver, when the turn ends, watermark bookkeeping).
 //! - [`translate`]: the agent's activities → Genesys `replyMessages`, intents and slots.
+//! - [`fuzz`]: the bodies of the fuzz targets in `fuzz/` (also run over a corpus by the tests).
 
 pub mod botlist;
 pub mod collect;
 pub mod errors;
+pub mod fuzz;
 pub mod locale;
 pub mod offers;
 pub mod plan;

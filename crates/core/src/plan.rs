@@ -213,7 +213,7 @@ fn base_activity(
     let mut channel_data = Map::new();
     channel_data.insert(
         "clientActivityID".to_owned(),
-        Value::String(client_activity_id(session)),
+        Value::String(client_activity_id(session, &turn.request_key)),
     );
     if profile.send_genesys_ids {
         let mut genesys = Map::new();
@@ -235,8 +235,13 @@ fn base_activity(
     }
 }
 
-/// `gcb-<4 hex of the user id>-<sequence>`: unique per session, recognisable in echoes.
-fn client_activity_id(session: &SessionRecord) -> String {
+/// `gcb-<4 hex of the user id>-<sequence>-<6 hex of the request key>`: unique per session,
+/// recognisable in echoes, and the same when the same request is planned again on the same
+/// stored record. That is how a turn cut short after posting (the process killed before it
+/// saved) is recognised when Genesys repeats the request: the echo of an activity with this id
+/// is already in the conversation, so it is not posted twice (`app::turn`). A different input
+/// at the same sequence gets a different id and is posted.
+fn client_activity_id(session: &SessionRecord, request_key: &str) -> String {
     let short: String = session
         .dl
         .user_id
@@ -244,7 +249,8 @@ fn client_activity_id(session: &SessionRecord) -> String {
         .chars()
         .take(4)
         .collect();
-    format!("gcb-{short}-{:04}", session.post_seq)
+    let key = hex::encode(&Sha256::digest(request_key.as_bytes())[..3]);
+    format!("gcb-{short}-{:04}-{key}", session.post_seq)
 }
 
 /// Parameters to send as context: every key except reserved ones.

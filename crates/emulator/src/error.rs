@@ -13,6 +13,9 @@ pub(crate) struct ApiError {
     pub message: String,
     /// `Retry-After` header in seconds.
     pub retry_after_secs: Option<u64>,
+    /// Cut the connection instead of answering: the status line goes out, then the body
+    /// breaks off (the client sees the connection reset mid-answer).
+    pub cut: bool,
 }
 
 impl ApiError {
@@ -22,6 +25,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            cut: false,
         }
     }
 
@@ -52,6 +56,7 @@ impl ApiError {
     /// The error an injected or scripted fault answers, with the code real Direct Line uses for
     /// that status where one is known.
     pub(crate) fn fault(status: u16, retry_after_secs: Option<u64>) -> Self {
+        let requested = status;
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (code, message) = match status.as_u16() {
             400 => ("BadArgument", "Bad request."),
@@ -72,12 +77,19 @@ impl ApiError {
             code,
             message: format!("{message} (fault injected by the emulator)"),
             retry_after_secs,
+            cut: requested == 0,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.cut {
+            let broken = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::other("connection cut by the emulator"))
+            });
+            return (StatusCode::OK, axum::body::Body::from_stream(broken)).into_response();
+        }
         let mut response = (
             self.status,
             Json(ErrorResponse::new(self.code, &self.message)),

@@ -41,7 +41,8 @@ impl Op {
 pub struct Fault {
     /// Which operation fails.
     pub op: Op,
-    /// HTTP status to answer (e.g. 429, 502).
+    /// HTTP status to answer (e.g. 429, 502); `0` cuts the connection instead (the status line
+    /// goes out, then the body breaks off: the client sees a connection reset).
     pub status: u16,
     /// `Retry-After` header value, in seconds.
     pub retry_after_secs: Option<u64>,

@@ -50,6 +50,7 @@ pub(crate) fn router(shared: Arc<Shared>, max_body_bytes: usize) -> Router {
             "/powervirtualagents/regionalchannelsettings",
             get(regional_channel_settings),
         )
+        .route("/emulator/transcript", get(transcript))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -214,6 +215,33 @@ async fn get_activities(
         ..ActivitySet::default()
     })
     .into_response())
+}
+
+/// `GET /emulator/transcript` (not Direct Line; secret only): every conversation with all its
+/// activities but typing, oldest first, so a test driving the emulator as a separate process can
+/// count what was posted to the agent (`{"conversations": [{"id", "activities"}]}`).
+async fn transcript(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> ApiResult {
+    if shared.authenticate(&headers)? != Caller::Secret {
+        return Err(ApiError::forbidden(
+            "The transcript needs the Direct Line secret",
+        ));
+    }
+    let conversations: Vec<Value> = shared
+        .conversation_ids()
+        .into_iter()
+        .filter_map(|id| {
+            let conv = shared.find(&id)?;
+            let activities: Vec<Activity> = conv
+                .state()
+                .activities
+                .iter()
+                .filter(|a| a.kind != Activity::TYPING)
+                .cloned()
+                .collect();
+            Some(json!({"id": id, "activities": activities}))
+        })
+        .collect();
+    Ok(Json(json!({ "conversations": conversations })).into_response())
 }
 
 async fn generate_token(

@@ -874,3 +874,74 @@ async fn router_can_be_mounted_elsewhere() {
     assert_eq!(r.status(), StatusCode::CREATED);
     server.abort();
 }
+
+#[tokio::test]
+async fn transcript_endpoint_lists_every_conversation_for_the_secret_only() {
+    let emu = emulator(SCRIPT).await;
+    let dl = Client::secret(&emu);
+    let a = dl.start().await.conversation_id.expect("id");
+    let b = dl.start().await.conversation_id.expect("id");
+    dl.post_ok(&a, &message("echo 1")).await;
+    dl.post_ok(&b, &message("echo 2")).await;
+    dl.poll_until(&b, None, |s| bot_messages(s) >= 1).await;
+
+    let url = format!("{}/emulator/transcript", emu.base_url());
+    let body: Value = dl
+        .http
+        .get(&url)
+        .bearer_auth(gcbridge_emulator::DEFAULT_SECRET)
+        .send()
+        .await
+        .expect("transcript")
+        .json()
+        .await
+        .expect("json");
+    let conversations = body["conversations"].as_array().expect("list");
+    assert_eq!(conversations.len(), 2);
+    assert_eq!(conversations[0]["id"], a.as_str());
+    let texts: Vec<&str> = conversations[1]["activities"]
+        .as_array()
+        .expect("activities")
+        .iter()
+        .filter(|a| a["from"]["role"] != "bot")
+        .filter_map(|a| a["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["echo 2"]);
+
+    // A conversation's token may not read everyone's transcript; no credential at all is 401.
+    let token = dl.start().await.token.expect("token");
+    let r = dl
+        .http
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 403);
+    let r = dl.http.get(&url).send().await.expect("send");
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn a_cut_fault_breaks_the_connection_mid_answer() {
+    let emu = emulator(SCRIPT).await;
+    let dl = Client::secret(&emu);
+    let id = dl.start().await.conversation_id.expect("id");
+    emu.inject_fault(Fault::once(Op::GetActivities, 0));
+    let cut = match dl
+        .get(&format!("/conversations/{id}/activities"))
+        .send()
+        .await
+    {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(cut, "the answer should have broken off");
+    // One call only: the next one is answered.
+    let r = dl
+        .get(&format!("/conversations/{id}/activities"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+}

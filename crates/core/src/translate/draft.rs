@@ -190,7 +190,7 @@ pub fn assemble(
     for draft in drafts.into_iter().flat_map(split_carousel) {
         pieces.extend(pieces_of(profile, draft));
     }
-    merge_beyond(&mut pieces, profile.max_messages);
+    merge_beyond(&mut pieces, profile.max_messages, profile.max_text_chars);
     pieces
         .into_iter()
         .map(|piece| message_of(profile, piece, book))
@@ -332,13 +332,21 @@ fn truncate_text(text: &str, max: usize) -> String {
 
 /// Step 6: beyond `max` messages (`0` = no limit), the remaining ones are merged into one last
 /// text message, structured ones reduced to their fallback text.
-fn merge_beyond(pieces: &mut Vec<Piece>, max: usize) {
+///
+/// The merged message keeps the text limit too (found by the parser property tests: thousands
+/// of replies, or one huge one split into hundreds, made a message of millions of characters):
+/// what does not fit is cut, ending with `…`.
+fn merge_beyond(pieces: &mut Vec<Piece>, max: usize, max_text: usize) {
     if max == 0 || pieces.len() <= max {
         return;
     }
     let rest = pieces.split_off(max - 1);
     let texts: Vec<String> = rest.iter().map(|p| p.fallback().to_owned()).collect();
-    let merged = join_non_empty(&texts, "\n\n");
+    let mut merged = join_non_empty(&texts, "\n\n");
+    if max_text > 0 && merged.chars().count() > max_text {
+        merged = merged.chars().take(max_text.saturating_sub(1)).collect();
+        merged.push('…');
+    }
     if !merged.is_empty() {
         pieces.push(Piece::Text(merged));
     }
