@@ -38,6 +38,8 @@ pub struct AppState {
     /// of one session at once. The embedded and memory stores belong to one process, where the
     /// in-process lock is enough.
     pub shared_store: bool,
+    /// Verifies agents' Genesys tokens for the widget, when `[widget] auth` asks for it.
+    pub widget_verifier: Option<crate::widget::TokenVerifier>,
 }
 
 /// Why the state could not be built.
@@ -84,7 +86,12 @@ impl AppState {
             Some(key) => key.clone(),
             None => default_user_id_key(&config.store_url)?,
         };
+        let widget_verifier = match &config.widget_genesys {
+            Some(g) => Some(crate::widget::TokenVerifier::new(g.clone())?),
+            None => None,
+        };
         Ok(Self {
+            widget_verifier,
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
             streams: StreamHub::new(STREAM_IDLE),
