@@ -184,6 +184,8 @@ struct TurnRun<'a> {
     /// Answer must leave by then (deadline minus the response margin).
     hard_stop: Instant,
     now_ms: u64,
+    /// The agent's topic (`va_LastTopic`) seen in this turn's activities, for the transcript.
+    topic: std::sync::Mutex<Option<String>>,
 }
 
 impl<'a> TurnRun<'a> {
@@ -208,6 +210,7 @@ impl<'a> TurnRun<'a> {
             deadline_ms,
             hard_stop: started + Duration::from_millis(budget),
             now_ms: unix_ms(),
+            topic: std::sync::Mutex::new(None),
         }
     }
 
@@ -572,6 +575,15 @@ impl<'a> TurnRun<'a> {
         record.delivered_watermark = collected.watermark;
         record.remember_delivered(collected.delivered_ids);
         let translation = translate_turn(profile, &collected.activities, record.turn);
+        if let Some(topic) = collected.activities.iter().rev().find_map(|a| {
+            a.value
+                .as_ref()?
+                .get("va_LastTopic")?
+                .as_str()
+                .map(str::to_owned)
+        }) {
+            *self.topic.lock().unwrap_or_else(|e| e.into_inner()) = Some(topic);
+        }
         // The buttons shown this turn, so a click on any of them resolves on a later turn.
         record.remember_offers(record.turn, translation.offered.clone());
         if translation.ending.is_some() {
@@ -860,12 +872,14 @@ impl<'a> TurnRun<'a> {
             // The replies stay behind the stored watermark and are read again next turn.
             return self.fail(Failure::from(e));
         }
+        let topic = self.topic.lock().unwrap_or_else(|e| e.into_inner()).take();
         crate::transcript::record_turn(
             self.state,
             &self.bot.profile.id,
             self.turn,
             &record,
             &response,
+            topic,
         );
         if response.bot_state == BotState::Complete {
             self.state.streams.close(&record.dl.conversation_id);
