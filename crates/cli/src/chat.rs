@@ -46,6 +46,10 @@ pub struct ChatArgs {
     /// per message) instead of the v1 utterance endpoint.
     #[arg(long)]
     pub dbc: bool,
+    /// Genesys conversation id of the first session (default: a random UUID); the agent-side
+    /// widget shows a conversation by this id.
+    #[arg(long)]
+    pub conversation_id: Option<String>,
 }
 
 fn parse_param(raw: &str) -> Result<(String, String), String> {
@@ -152,6 +156,15 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
         );
     }
     let mut session = Session::new();
+    if let Some(id) = client
+        .args
+        .conversation_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    {
+        session.conversation_id = id.to_owned();
+    }
     if !client.args.no_greeting {
         client.turn(&mut session, Input::Greeting).await;
     }

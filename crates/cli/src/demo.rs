@@ -42,14 +42,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let store = format!("embedded:{}", args.data_dir.join("gcbridge.db").display());
     let genesys_secret = gcbridge_app::state::random_hex(16);
-    let env: HashMap<&str, String> = HashMap::from([
+    let widget_key = gcbridge_app::state::random_hex(16);
+    let mut env: HashMap<&str, String> = HashMap::from([
+        // The agent-side widget shows the demo conversation: transcripts on, a fresh key.
+        ("GCBRIDGE_TRANSCRIPTS", "true".to_owned()),
+        ("GCBRIDGE_WIDGET_KEY", widget_key.clone()),
         ("GCBRIDGE_LISTEN", format!("127.0.0.1:{}", args.port)),
         ("GCBRIDGE_STORE", store.clone()),
         ("GCBRIDGE_DIRECTLINE_URL", emulator.base_url().to_owned()),
         ("GCBRIDGE_DIRECTLINE_SECRET", emulator_secret),
         ("GCBRIDGE_GENESYS_SECRET", genesys_secret.clone()),
     ]);
-    let config = AppConfig::from_parts(None, &|name| env.get(name).cloned())?;
+    // Web pages allowed to take Web Chat tokens (e.g. a local test page), from the environment.
+    if let Ok(origins) = std::env::var("GCBRIDGE_WEBCHAT_ORIGINS") {
+        env.insert("GCBRIDGE_WEBCHAT_ORIGINS", origins);
+    }
+    let config = AppConfig::from_parts(Some("[webchat]\nenabled = true\n"), &|name| {
+        env.get(name).cloned()
+    })?;
     let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -71,11 +81,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         emulator.base_url()
     );
     println!("  session store              {store}");
+    println!("  Web Chat token server      {base}/webchat/token");
+    println!();
+    // The Genesys conversation id of the demo chat, so its widget page can be opened now.
+    let conversation_id = uuid::Uuid::new_v4().to_string();
+    println!("  Agent widget of this chat (open in a browser; it fills in as you chat):");
+    println!("    {base}/widget?conversationId={conversation_id}&lang=en-US&key={widget_key}");
     println!();
 
     if args.no_chat {
         println!("Serving until Ctrl-C. Chat from another terminal with:");
-        println!("  gcbridge chat --url {base} --secret {genesys_secret}");
+        println!(
+            "  gcbridge chat --url {base} --secret {genesys_secret} --bot-id contoso-support --conversation-id {conversation_id}"
+        );
         crate::shutdown_signal().await;
     } else {
         println!(
@@ -91,6 +109,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             params: vec![("CustomerName".to_owned(), "Ada".to_owned())],
             no_greeting: false,
             dbc: false,
+            conversation_id: Some(conversation_id),
         })
         .await?;
     }
