@@ -3,8 +3,9 @@
 # Chromium, driven by playwright-core, loads gcbridge's /widget page for a conversation played
 # through `gcbridge demo` (greeting, card, handoff) and checks what is on it, then runs
 # Microsoft's Web Chat (botframework-webchat, served locally) against the emulator with a token
-# from /webchat/token. Screenshots: <cargo target dir>/widget-screenshot.png and
-# webchat-screenshot.png.
+# from /webchat/token, and the Genesys sign-in mode against a local login/Platform API stand-in.
+# Screenshots: <cargo target dir>/widget-screenshot.png, webchat-screenshot.png and
+# widget-genesys-screenshot.png.
 #
 # Usage: scripts/browser-test.sh [install]   (install: Chromium and the npm packages only)
 set -euo pipefail

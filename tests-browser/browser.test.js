@@ -10,6 +10,9 @@
 // 3. Microsoft's official Web Chat (botframework-webchat, served by this test from node_modules,
 //    no CDN) on a page of another origin takes a token from gcbridge's /webchat/token (CORS) and
 //    talks to the emulator: the test sends a message and waits for the demo agent's reply.
+// 4. `[widget] auth = "genesys"`: a `gcbridge serve` whose Genesys login host and Platform API are
+//    a local stand-in. The page sends the agent through the OAuth implicit grant and back, then
+//    shows the transcript with the verified token; a token of another org gets no data.
 //
 // Usage: node browser.test.js <gcbridge binary> <output folder for screenshots>
 "use strict";
@@ -103,6 +106,118 @@ function staticServer() {
   return new Promise((resolve) => {
     server.listen(0, "127.0.0.1", () => resolve(server));
   });
+}
+
+// A stand-in for Genesys' login host and Platform API: /oauth/authorize hands out `issued`
+// (checking client id and redirect), /api/v2/tokens/me knows two tokens of two orgs.
+const ORG = "9a1b2c3d-0000-4000-8000-00000000a0a0";
+function genesysStandIn() {
+  const seen = { authorize: 0, tokensMe: [] };
+  const state = { issued: "agent-token-1" };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (url.pathname === "/oauth/authorize") {
+      seen.authorize += 1;
+      const redirect = url.searchParams.get("redirect_uri") || "";
+      if (url.searchParams.get("response_type") !== "token" ||
+          url.searchParams.get("client_id") !== "implicit-client" || !/\/widget$/.test(redirect)) {
+        res.writeHead(400);
+        res.end("bad authorize request");
+        return;
+      }
+      const fragment = new URLSearchParams({
+        access_token: state.issued, expires_in: "3600", token_type: "bearer",
+        state: url.searchParams.get("state") || ""
+      });
+      res.writeHead(302, { location: `${redirect}#${fragment}` });
+      res.end();
+    } else if (url.pathname === "/api/v2/tokens/me") {
+      const auth = req.headers.authorization || "";
+      seen.tokensMe.push(auth);
+      const orgs = { "Bearer agent-token-1": ORG, "Bearer agent-token-of-another-org": "11111111-2222-4333-8444-555555555555" };
+      if (orgs[auth]) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ organization: { id: orgs[auth] }, OAuthClient: { id: "implicit-client" } }));
+      } else {
+        res.writeHead(401, { "content-type": "application/json" });
+        res.end('{"message":"bad credentials","status":401}');
+      }
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve({ server, seen, state }));
+  });
+}
+
+const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, "");
+
+async function genesysMode(browser, dataDir) {
+  const genesys = await genesysStandIn();
+  const gUrl = `http://127.0.0.1:${genesys.server.address().port}`;
+  const emulator = start(["emulator", "--port", "0", "--secret", "browser-test-dl-secret"], {});
+  const dl = await waitFor("the emulator", () => {
+    const m = emulator.output().match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    return m && m[1];
+  }, 20000);
+  const config = path.join(dataDir, "genesys-mode.toml");
+  fs.writeFileSync(config, `listen = "127.0.0.1:0"
+store = "memory:"
+[genesys]
+secrets = ["browser-test-genesys-secret"]
+[directline]
+url = "${dl}"
+secret = "browser-test-dl-secret"
+[transcripts]
+enabled = true
+[widget]
+auth = "genesys"
+[widget.genesys]
+org_id = "${ORG}"
+client_id = "implicit-client"
+api_url = "${gUrl}"
+login_url = "${gUrl}"
+`);
+  const serve = start(["serve", "--config", config], { NO_COLOR: "1", GCBRIDGE_USER_ID_KEY: "browser-test" });
+  const base = await waitFor("gcbridge serve", () => {
+    const m = plain(serve.output()).match(/gcbridge serving address=(127\.0\.0\.1:\d+)/);
+    return m && `http://${m[1]}`;
+  }, 20000);
+  const conversationId = "5e1f0c2a-7b8d-4e6f-9a0b-1c2d3e4f5a6b";
+  const chat = start(["chat", "--url", base, "--secret", "browser-test-genesys-secret",
+    "--param", "CustomerName=Grace", "--conversation-id", conversationId], {}, "agent\n");
+  await new Promise((resolve) => chat.child.on("exit", resolve));
+  check(/transferring/.test(chat.output()), "genesys mode: a conversation with a handoff went through gcbridge", chat.output());
+
+  const context = await browser.newContext({ viewport: { width: 400, height: 900 } });
+  const page = await context.newPage();
+  const widget = `${base}/widget?conversationId=${conversationId}&lang=en-US`;
+  await page.goto(widget);
+  await page.waitForSelector("#handoff:not([hidden])", { timeout: 15000 });
+  check(genesys.seen.authorize === 1, "genesys mode: the page sent the agent to the login host once");
+  check(page.url() === widget, "genesys mode: back from sign-in, the page's own query is restored and the token is out of the URL", page.url());
+  const handoff = await page.locator("#handoff").innerText();
+  check(handoff.includes("Grace asked for a human"), "genesys mode: the transcript is shown with the agent's verified token", handoff);
+  check(genesys.seen.tokensMe.length === 1 && genesys.seen.tokensMe[0] === "Bearer agent-token-1",
+    "genesys mode: gcbridge verified the token with GET /api/v2/tokens/me", genesys.seen.tokensMe.join(","));
+  const shot = path.join(outDir, "widget-genesys-screenshot.png");
+  await page.screenshot({ path: shot, fullPage: true });
+
+  // An agent of another org: signed in, but refused; the page shows an error, no data.
+  genesys.state.issued = "agent-token-of-another-org";
+  const other = await (await browser.newContext({ viewport: { width: 400, height: 900 } })).newPage();
+  const api = [];
+  other.on("response", (r) => { if (r.url().includes("/widget/api/transcript")) { api.push(r.status()); } });
+  await other.goto(widget);
+  await other.waitForFunction(() => document.getElementById("status").textContent !== "", null, { timeout: 15000 });
+  const text = await other.evaluate(() => document.body.innerText);
+  check(api.length >= 1 && api.every((s) => s === 401) && !text.includes("Grace"),
+    "genesys mode: a token of another org gets 401 and the page shows no data", `${api} ${text}`);
+  check(!(await context.request.get(`${base}/widget/api/transcript?conversationId=${conversationId}`)).ok(),
+    "genesys mode: the data endpoint without a token refuses");
+  genesys.server.close();
 }
 
 async function main() {
@@ -201,6 +316,9 @@ async function main() {
     const chatShot = path.join(outDir, "webchat-screenshot.png");
     await webchat.screenshot({ path: chatShot });
     check(fs.statSync(chatShot).size > 5000, `screenshot written: ${chatShot}`);
+
+    // 4. The Genesys sign-in mode.
+    await genesysMode(browser, dataDir);
   } finally {
     await browser.close();
   }

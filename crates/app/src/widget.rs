@@ -170,11 +170,13 @@ async fn page(State(state): State<Arc<AppState>>, Query(q): Query<WidgetQuery>) 
     if !authorised(&state, q.key.as_deref()) {
         return unauthorised();
     }
-    if !q
-        .conversation_id
-        .as_deref()
-        .is_some_and(valid_conversation_id)
-    {
+    let valid = match q.conversation_id.as_deref() {
+        Some(id) => valid_conversation_id(id),
+        // The return from the Genesys sign-in: the redirect URI is the bare page (it must match
+        // the OAuth client's registered URI); the script restores its query itself.
+        None => state.config.widget_auth.needs_genesys(),
+    };
+    if !valid {
         return no_store(StatusCode::BAD_REQUEST.into_response());
     }
     no_store(

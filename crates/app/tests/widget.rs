@@ -166,6 +166,8 @@ async fn without_a_valid_key_nothing_is_served() {
         assert_eq!(status, 401, "{path}");
         assert!(body.is_empty(), "{path}: {body}");
     }
+    // Key mode: the page needs a conversation id.
+    assert_eq!(get(&app, &format!("/widget?key={KEY}")).await.0, 400);
     // The old key of a rotation still works.
     assert_eq!(get(&app, &api("widget-key-1")).await.0, 200);
     // A malformed conversation id is refused even with a key.
@@ -354,6 +356,8 @@ async fn genesys_mode_serves_data_only_to_verified_agents_of_the_org() {
         "{html}"
     );
     assert!(!html.contains("hello"));
+    // The sign-in returns to the bare page (the OAuth client's registered redirect URI).
+    assert_eq!(get(&app, "/widget").await.0, 200);
 
     // No token, an unknown token, another org's token, a key instead of a token: 401, no data.
     let r = app
@@ -421,6 +425,7 @@ async fn key_and_genesys_needs_both_and_a_zero_cache_asks_every_time() {
         401,
         "the page needs the key"
     );
+    assert_eq!(get(&app, "/widget").await.0, 401);
     let (status, html) = get(
         &app,
         &format!("/widget?conversationId={CONVERSATION}&key={KEY}"),
