@@ -40,6 +40,9 @@ ROUTES = {
     "widget": ["get"],
     "widget/api/transcript": ["get"],
     "widget/assets/{file}": ["get"],
+    # The Web Chat token server (crates/app/src/webchat.rs); browsers call it with simple
+    # requests (no preflight), and gcbridge itself answers any CORS preflight.
+    "webchat/token": ["get", "post"],
 }
 
 

@@ -33,6 +33,8 @@ deny_version=0.20.2
 if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
   cargo install --locked --quiet cargo-deny --version "$deny_version" --no-default-features
 fi
+# Debian's Chromium and the browser test's npm packages (playwright-core, botframework-webchat); idempotent.
+bash "$root/scripts/browser-test.sh" install
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -71,6 +73,11 @@ cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 step "official Direct Line JavaScript client against the emulator"
 bash "$root/scripts/js-directline-test.sh"
 
-# One closing line over every runner: Rust test binaries plus the JavaScript client test.
+step "real browser: the agent widget page and Microsoft's Web Chat in headless Chromium"
+bash "$root/scripts/browser-test.sh" | tee -a "$log"
+browser=$(grep -Eo 'browser test: [0-9]+ passed, 0 failed' "$log" | awk '{print $3}')
+
+# One closing line over every runner: Rust test binaries, the JavaScript client test and the
+# browser test's checks.
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-printf '\n%s passed, 0 failed\n' "$((passed + 1))"
+printf '\n%s passed, 0 failed\n' "$((passed + 1 + browser))"

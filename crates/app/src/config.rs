@@ -144,6 +144,103 @@ impl Default for TranscriptsConfig {
 #[serde(default, deny_unknown_fields)]
 struct WidgetFileConfig {
     keys: Vec<String>,
+    auth: WidgetAuth,
+    genesys: WidgetGenesysFileConfig,
+}
+
+/// What the widget page and its data endpoint require.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetAuth {
+    /// A configured widget key in the URL (`key=`).
+    #[default]
+    Key,
+    /// The agent's Genesys Cloud access token, verified against the region's Platform API
+    /// (the page itself is a data-free shell that signs the agent in).
+    Genesys,
+    /// Both: the key for the page and the data, and the agent's token for the data.
+    KeyAndGenesys,
+}
+
+impl WidgetAuth {
+    /// Whether the widget key is required.
+    pub fn needs_key(self) -> bool {
+        matches!(self, Self::Key | Self::KeyAndGenesys)
+    }
+
+    /// Whether the agent's Genesys token is required for the data.
+    pub fn needs_genesys(self) -> bool {
+        matches!(self, Self::Genesys | Self::KeyAndGenesys)
+    }
+}
+
+/// `[widget.genesys]` as written in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WidgetGenesysFileConfig {
+    region: Option<String>,
+    org_id: Option<String>,
+    client_id: Option<String>,
+    cache_secs: u64,
+    api_url: Option<String>,
+    login_url: Option<String>,
+}
+
+impl Default for WidgetGenesysFileConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            org_id: None,
+            client_id: None,
+            cache_secs: 60,
+            api_url: None,
+            login_url: None,
+        }
+    }
+}
+
+/// How the widget verifies an agent's Genesys Cloud token (resolved `[widget.genesys]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetGenesys {
+    /// `https://api.<domain>` of the region (or a stand-in), without a trailing slash.
+    pub api_base: String,
+    /// `https://login.<domain>` of the region (or a stand-in), where the page signs in.
+    pub login_base: String,
+    /// The only Genesys organization whose agents are accepted.
+    pub org_id: String,
+    /// The OAuth client (grant type Token Implicit Grant) the page signs in with. Public.
+    pub client_id: String,
+    /// How long a verified token is trusted without asking Genesys again.
+    pub cache: std::time::Duration,
+}
+
+/// The Web Chat token server (`GET /webchat/token`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebChatConfig {
+    /// Serve `/webchat/token` at all (off by default).
+    pub enabled: bool,
+    /// Id of the bot whose Direct Line credential is exchanged (default: the first bot).
+    pub bot: Option<String>,
+    /// Browser origins allowed to ask for a token (`https://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    /// Tokens per client IP address and minute.
+    pub rate_limit_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy that
+    /// sets it) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for WebChatConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bot: None,
+            allowed_origins: Vec::new(),
+            rate_limit_per_minute: 10,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 /// The file format (see `config/gcbridge.toml`).
@@ -161,6 +258,7 @@ struct FileConfig {
     directline: DirectLineConfig,
     transcripts: TranscriptsConfig,
     widget: WidgetFileConfig,
+    webchat: WebChatConfig,
     bot: toml::Table,
     bots: Vec<toml::Table>,
 }
@@ -179,6 +277,7 @@ impl Default for FileConfig {
             directline: DirectLineConfig::default(),
             transcripts: TranscriptsConfig::default(),
             widget: WidgetFileConfig::default(),
+            webchat: WebChatConfig::default(),
             bot: toml::Table::new(),
             bots: Vec::new(),
         }
@@ -211,6 +310,12 @@ pub struct AppConfig {
     pub widget_keys: Vec<Secret>,
     /// The Genesys Platform API, when a region or explicit URLs are configured.
     pub genesys_platform: Option<GenesysPlatformConfig>,
+    /// What the widget requires.
+    pub widget_auth: WidgetAuth,
+    /// Genesys token verification, when `widget_auth` needs it.
+    pub widget_genesys: Option<WidgetGenesys>,
+    /// The Web Chat token server.
+    pub webchat: WebChatConfig,
 }
 
 /// Everything wrong with a configuration, one line per problem.
@@ -293,6 +398,46 @@ impl AppConfig {
         .map(|s| Secret::new(s.trim()))
         .collect();
 
+        let mut widget_auth = file.widget.auth;
+        if let Some(v) = env_nonempty("GCBRIDGE_WIDGET_AUTH") {
+            match v.trim() {
+                "key" => widget_auth = WidgetAuth::Key,
+                "genesys" => widget_auth = WidgetAuth::Genesys,
+                "key_and_genesys" => widget_auth = WidgetAuth::KeyAndGenesys,
+                other => problems.push(format!(
+                    "GCBRIDGE_WIDGET_AUTH = {other:?}: use key, genesys or key_and_genesys"
+                )),
+            }
+        }
+        let mut wg = file.widget.genesys;
+        for (name, field) in [
+            ("GCBRIDGE_WIDGET_GENESYS_REGION", &mut wg.region),
+            ("GCBRIDGE_WIDGET_GENESYS_ORG_ID", &mut wg.org_id),
+            ("GCBRIDGE_WIDGET_GENESYS_CLIENT_ID", &mut wg.client_id),
+        ] {
+            if let Some(v) = env_nonempty(name) {
+                *field = Some(v.trim().to_owned());
+            }
+        }
+        let widget_genesys = if widget_auth.needs_genesys() {
+            resolve_widget_genesys(&wg, &mut problems)
+        } else {
+            None
+        };
+        let mut webchat = file.webchat;
+        if let Some(v) = env_nonempty("GCBRIDGE_WEBCHAT_ORIGINS") {
+            webchat.enabled = true;
+            webchat.allowed_origins = split_list(&v)
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        webchat.allowed_origins = webchat
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .collect();
+
         // Direct Line settings from the environment describe the single default bot.
         let env_dl = DirectLineConfig {
             url: env_nonempty("GCBRIDGE_DIRECTLINE_URL"),
@@ -357,6 +502,9 @@ impl AppConfig {
             transcripts,
             widget_keys,
             genesys_platform,
+            widget_auth,
+            widget_genesys,
+            webchat,
         };
         problems.extend(config.problems());
         if problems.is_empty() {
@@ -396,6 +544,23 @@ impl AppConfig {
                 "server.max_connections and server.header_read_timeout_ms must be above 0"
                     .to_owned(),
             );
+        }
+        if self.webchat.enabled {
+            for origin in &self.webchat.allowed_origins {
+                if !valid_origin(origin) {
+                    problems.push(format!(
+                        "webchat.allowed_origins: {origin:?} is not an origin like https://www.example.com"
+                    ));
+                }
+            }
+            if self.webchat.rate_limit_per_minute == 0 {
+                problems.push("webchat.rate_limit_per_minute must be above 0".to_owned());
+            }
+            if let Some(bot) = &self.webchat.bot
+                && !self.bots.iter().any(|b| &b.profile.id == bot)
+            {
+                problems.push(format!("webchat.bot = {bot:?} is not a configured bot id"));
+            }
         }
         let mut ids = HashSet::new();
         for bot in &self.bots {
@@ -518,6 +683,95 @@ fn platform_config(
     })
 }
 
+/// `scheme://host[:port]`, nothing after it (what browsers send in `Origin`).
+fn valid_origin(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    rest.is_some_and(|host| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    })
+}
+
+/// `[widget.genesys]` into the endpoints and checks of the token verification.
+fn resolve_widget_genesys(
+    wg: &WidgetGenesysFileConfig,
+    problems: &mut Vec<String>,
+) -> Option<WidgetGenesys> {
+    let region = match wg
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        Some(r) => match crate::platform::Region::parse(r) {
+            Ok(region) => Some(region),
+            Err(e) => {
+                problems.push(format!("widget.genesys.region: {e}"));
+                return None;
+            }
+        },
+        None => None,
+    };
+    let mut base = |over: &Option<String>, from_region: Option<String>, what: &str| match over
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+            Some(u.trim_end_matches('/').to_owned())
+        }
+        Some(u) => {
+            problems.push(format!(
+                "widget.genesys.{what} = {u:?} is not an http(s) URL"
+            ));
+            None
+        }
+        None => from_region,
+    };
+    let api_base = base(&wg.api_url, region.as_ref().map(|r| r.api_url()), "api_url");
+    let login_base = base(
+        &wg.login_url,
+        region.as_ref().map(|r| r.login_url()),
+        "login_url",
+    );
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let mut missing = Vec::new();
+    if api_base.is_none() || login_base.is_none() {
+        missing.push("region (GCBRIDGE_WIDGET_GENESYS_REGION)");
+    }
+    let org_id = text(&wg.org_id);
+    if org_id.is_none() {
+        missing.push("org_id (GCBRIDGE_WIDGET_GENESYS_ORG_ID)");
+    }
+    let client_id = text(&wg.client_id);
+    if client_id.is_none() {
+        missing.push("client_id (GCBRIDGE_WIDGET_GENESYS_CLIENT_ID)");
+    }
+    if !missing.is_empty() {
+        problems.push(format!(
+            "widget.auth verifies Genesys tokens but [widget.genesys] lacks {}",
+            missing.join(", ")
+        ));
+        return None;
+    }
+    Some(WidgetGenesys {
+        api_base: api_base?,
+        login_base: login_base?,
+        org_id: org_id?,
+        client_id: client_id?,
+        cache: std::time::Duration::from_secs(wg.cache_secs),
+    })
+}
+
 fn split_list(v: &str) -> Vec<String> {
     v.split(',').map(|s| s.trim().to_owned()).collect()
 }
@@ -608,6 +862,9 @@ mod tests {
         assert_eq!(from_file.limits, built_in.limits);
         assert_eq!(from_file.transcripts, built_in.transcripts);
         assert_eq!(from_file.widget_keys, built_in.widget_keys);
+        assert_eq!(from_file.widget_auth, built_in.widget_auth);
+        assert_eq!(from_file.widget_genesys, built_in.widget_genesys);
+        assert_eq!(from_file.webchat, built_in.webchat);
         assert_eq!(
             from_file.genesys_secret_header,
             built_in.genesys_secret_header

@@ -93,6 +93,7 @@ pub mod op {
     pub const GET: &str = "get_activities";
     pub const TOKEN: &str = "token_endpoint";
     pub const REFRESH: &str = "refresh_token";
+    pub const GENERATE: &str = "generate_token";
     pub const RECONNECT: &str = "reconnect";
 }
 
@@ -149,6 +150,24 @@ impl DirectLineClient {
     ) -> Result<Conversation, DlError> {
         let req = self.http.get(token_endpoint);
         self.call(op::TOKEN, req, deadline).await
+    }
+
+    /// `POST /v3/directline/tokens/generate` with the secret: a token for one new conversation,
+    /// bound to `user_id` (for a browser Web Chat; the secret stays here).
+    pub async fn generate_token(
+        &self,
+        base: &str,
+        secret: &Secret,
+        user_id: &str,
+        deadline: Instant,
+    ) -> Result<Conversation, DlError> {
+        let url = format!("{base}{API_PREFIX}/tokens/generate");
+        let req = self
+            .http
+            .post(url)
+            .header("Authorization", Bearer::Secret(secret).header())
+            .json(&serde_json::json!({"user": {"id": user_id}}));
+        self.call(op::GENERATE, req, deadline).await
     }
 
     /// `POST /v3/directline/tokens/refresh`.

@@ -20,6 +20,7 @@ pub mod stream;
 pub mod telemetry;
 pub mod transcript;
 pub mod turn;
+pub mod webchat;
 pub mod widget;
 
 use std::sync::Arc;

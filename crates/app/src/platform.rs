@@ -10,6 +10,7 @@
 //! the access token are ever logged.
 
 pub mod bot_list;
+pub mod interaction_widget;
 mod region;
 
 use std::error::Error as _;
@@ -355,6 +356,16 @@ impl PlatformClient {
     ) -> Result<PlatformResponse, PlatformError> {
         let body = encode(&Method::PUT, path, body)?;
         self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON body; the answer is returned as is.
+    pub async fn patch_json<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<PlatformResponse, PlatformError> {
+        let body = encode(&Method::PATCH, path, body)?;
+        self.send(Method::PATCH, path, Some(body)).await
     }
 
     /// `POST path` with a JSON body. Repeated only when Genesys refused it without processing

@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::widget::routes())
+        .merge(crate::webchat::routes(&state.config))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub async_turns: crate::outgoing::AsyncTurns,
     /// Set when shutdown began: `/readyz` answers 503 while in-flight turns finish.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Verifies agents' Genesys tokens for the widget, when `[widget] auth` asks for it.
+    pub widget_verifier: Option<crate::widget::TokenVerifier>,
 }
 
 /// Why the state could not be built.
@@ -105,9 +107,14 @@ impl AppState {
             },
             None => None,
         };
+        let widget_verifier = match &config.widget_genesys {
+            Some(g) => Some(crate::widget::TokenVerifier::new(g.clone())?),
+            None => None,
+        };
         Ok(Self {
             platform,
             async_turns: Default::default(),
+            widget_verifier,
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
             streams: StreamHub::new(STREAM_IDLE),

@@ -50,6 +50,7 @@ pub fn record_turn(
     turn: &Turn,
     session: &SessionRecord,
     response: &TurnResponse,
+    topic: Option<String>,
 ) {
     let config = &state.config.transcripts;
     if !config.enabled {
@@ -73,6 +74,7 @@ pub fn record_turn(
         session_turn: session.turn,
         expires_at_ms: expiry(config, session.expires_at_ms, session.updated_at_ms),
         now_ms: session.updated_at_ms,
+        topic,
     };
     tokio::spawn(async move {
         if let Err(e) = job.run().await {
@@ -95,6 +97,7 @@ struct Job {
     session_turn: u64,
     expires_at_ms: u64,
     now_ms: u64,
+    topic: Option<String>,
 }
 
 impl Job {
@@ -118,6 +121,7 @@ impl Job {
                     input: &self.input,
                     response: &self.response,
                     now_ms: self.now_ms,
+                    topic: self.topic.as_deref(),
                 },
                 &self.redactor,
             );

@@ -272,6 +272,8 @@ struct TurnRun<'a> {
     superseded: Option<Arc<tokio::sync::Notify>>,
     /// Time spent pushing asynchronous replies, left out of the collector's clock.
     paused_ms: std::sync::atomic::AtomicU64,
+    /// The agent's topic (`va_LastTopic`) seen in this turn's activities, for the transcript.
+    topic: std::sync::Mutex<Option<String>>,
 }
 
 impl<'a> TurnRun<'a> {
@@ -300,6 +302,7 @@ impl<'a> TurnRun<'a> {
             pusher: None,
             superseded: None,
             paused_ms: Default::default(),
+            topic: std::sync::Mutex::new(None),
         }
     }
 
@@ -802,6 +805,15 @@ impl<'a> TurnRun<'a> {
                 .unwrap_or_else(|| TurnResponse::more_data(Vec::new())));
         }
         let translation = translate_turn(profile, &collected.activities, record.turn);
+        if let Some(topic) = collected.activities.iter().rev().find_map(|a| {
+            a.value
+                .as_ref()?
+                .get("va_LastTopic")?
+                .as_str()
+                .map(str::to_owned)
+        }) {
+            *self.topic.lock().unwrap_or_else(|e| e.into_inner()) = Some(topic);
+        }
         // The buttons shown this turn, so a click on any of them resolves on a later turn.
         record.remember_offers(record.turn, translation.offered.clone());
         if translation.ending.is_some() {
@@ -1144,12 +1156,14 @@ impl<'a> TurnRun<'a> {
             self.state.streams.close(&record.dl.conversation_id);
             return self.fail(Failure::from(e));
         }
+        let topic = self.topic.lock().unwrap_or_else(|e| e.into_inner()).take();
         crate::transcript::record_turn(
             self.state,
             &self.bot.profile.id,
             self.turn,
             &record,
             &response,
+            topic,
         );
         if response.bot_state == BotState::Complete {
             self.state.streams.close(&record.dl.conversation_id);

@@ -51,6 +51,10 @@ pub struct ChatArgs {
     /// Pushed replies are shown as they arrive.
     #[arg(long, requires = "dbc")]
     pub pushes: Option<String>,
+    /// Genesys conversation id of the first session (default: a random UUID); the agent-side
+    /// widget shows a conversation by this id.
+    #[arg(long)]
+    pub conversation_id: Option<String>,
 }
 
 fn parse_param(raw: &str) -> Result<(String, String), String> {
@@ -171,7 +175,17 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
             ))
         );
     }
-    let session: Shared = std::sync::Arc::new(std::sync::Mutex::new(Session::new()));
+    let mut first = Session::new();
+    if let Some(id) = client
+        .args
+        .conversation_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    {
+        first.conversation_id = id.to_owned();
+    }
+    let session: Shared = std::sync::Arc::new(std::sync::Mutex::new(first));
     if let Some(pushes) = &client.args.pushes {
         tokio::spawn(follow_pushes(
             client.http.clone(),

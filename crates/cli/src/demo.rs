@@ -60,14 +60,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let widget_key = gcbridge_app::state::random_hex(16);
     let mut env: HashMap<&str, String> = HashMap::from([
+        // The agent-side widget shows the demo conversation: transcripts on, a fresh key.
+        ("GCBRIDGE_TRANSCRIPTS", "true".to_owned()),
+        ("GCBRIDGE_WIDGET_KEY", widget_key.clone()),
         ("GCBRIDGE_LISTEN", format!("127.0.0.1:{}", args.port)),
         ("GCBRIDGE_STORE", store.clone()),
         ("GCBRIDGE_DIRECTLINE_URL", emulator.base_url().to_owned()),
         ("GCBRIDGE_DIRECTLINE_SECRET", emulator_secret),
         ("GCBRIDGE_GENESYS_SECRET", genesys_secret.clone()),
     ]);
-    let mut config_text = None;
+    // Web pages allowed to take Web Chat tokens (e.g. a local test page), from the environment.
+    if let Ok(origins) = std::env::var("GCBRIDGE_WEBCHAT_ORIGINS") {
+        env.insert("GCBRIDGE_WEBCHAT_ORIGINS", origins);
+    }
+    let mut config_text = "[webchat]\nenabled = true\n".to_owned();
     if let Some(standin) = &standin {
         env.insert("GCBRIDGE_GENESYS_LOGIN_URL", standin.base_url().to_owned());
         env.insert("GCBRIDGE_GENESYS_API_URL", standin.base_url().to_owned());
@@ -79,9 +87,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "GCBRIDGE_GENESYS_CLIENT_SECRET",
             standin.config().client_secret.clone(),
         );
-        config_text = Some("[bot]\ndbc_async = true\n");
+        config_text.push_str("\n[bot]\ndbc_async = true\n");
     }
-    let config = AppConfig::from_parts(config_text, &|name| env.get(name).cloned())?;
+    let config = AppConfig::from_parts(Some(&config_text), &|name| env.get(name).cloned())?;
     let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -110,17 +118,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         emulator.base_url()
     );
     println!("  session store              {store}");
+    println!("  Web Chat token server      {base}/webchat/token");
+    println!();
+    // The Genesys conversation id of the demo chat, so its widget page can be opened now.
+    let conversation_id = uuid::Uuid::new_v4().to_string();
+    println!("  Agent widget of this chat (open in a browser; it fills in as you chat):");
+    println!("    {base}/widget?conversationId={conversation_id}&lang=en-US&key={widget_key}");
     println!();
 
     if args.no_chat {
         println!("Serving until Ctrl-C. Chat from another terminal with:");
-        match &standin {
-            Some(standin) => println!(
-                "  gcbridge chat --dbc --pushes {} --url {base} --secret {genesys_secret}",
-                standin.base_url()
-            ),
-            None => println!("  gcbridge chat --url {base} --secret {genesys_secret}"),
-        }
+        let dbc = match &standin {
+            Some(standin) => format!(" --dbc --pushes {}", standin.base_url()),
+            None => String::new(),
+        };
+        println!(
+            "  gcbridge chat --url {base} --secret {genesys_secret} --bot-id contoso-support --conversation-id {conversation_id}{dbc}"
+        );
         crate::shutdown_signal().await;
     } else {
         println!(
@@ -137,6 +151,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             no_greeting: false,
             dbc: args.dbc,
             pushes: standin.as_ref().map(|s| s.base_url().to_owned()),
+            conversation_id: Some(conversation_id),
         })
         .await?;
     }

@@ -1,4 +1,4 @@
-//! `gcbridge widget print`: the Genesys Cloud interaction-widget integration
+//! `gcbridge widget print` / `push`: the Genesys Cloud interaction-widget integration
 //! (`embedded-client-app-interaction-widget`) that shows the agent either gcbridge's own
 //! transcript page (`/widget`, the customer's bot conversation and handoff context) or a
 //! Copilot Studio web chat (the source document's setup: its iframe `src` as Application URL).
@@ -6,6 +6,10 @@
 //! `print` writes JSON on stdout and nothing else: the integration to create (`body`) and its
 //! configuration (`config`, the `properties` of Admin > Integrations > Configuration). With the
 //! gcbridge page the Application URL contains a widget key, so treat the output like the key.
+//!
+//! `push --region R` finds the integration by name through the Platform API (OAuth client
+//! credentials from the environment), creates it when missing, writes the configuration when it
+//! differs and enables it; `--dry-run` only reads and shows the differences.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,10 +17,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use gcbridge_app::AppConfig;
+use gcbridge_app::platform::interaction_widget::{self, DesiredWidget};
+use gcbridge_app::platform::{ClientCredentials, ClientOptions, Endpoints, PlatformClient, Region};
 use serde_json::{Value, json};
 
 /// The Genesys integration type of an interaction widget.
-pub const INTEGRATION_TYPE: &str = "embedded-client-app-interaction-widget";
+pub use gcbridge_app::platform::interaction_widget::INTEGRATION_TYPE;
 
 /// The iframe sandbox the page needs: its own scripts and same-origin `fetch` of the transcript.
 const DEFAULT_SANDBOX: &str = "allow-scripts,allow-same-origin,allow-forms,allow-popups";
@@ -33,6 +39,23 @@ enum WidgetCommand {
     /// Print the interaction-widget integration (JSON) for gcbridge's transcript page
     /// (--base-url) or for a Copilot Studio web chat (--webchat-url).
     Print(PrintArgs),
+    /// Create or update the interaction-widget integration in Genesys Cloud (found by --name)
+    /// and enable it. Needs GCBRIDGE_GENESYS_CLIENT_ID and GCBRIDGE_GENESYS_CLIENT_SECRET (an
+    /// OAuth client with integrations:integration:view, :add and :edit).
+    Push(PushArgs),
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    /// Genesys Cloud region: AWS region (eu-west-1), environment (prod-euw1) or domain
+    /// (mypurecloud.ie).
+    #[arg(long, env = "GCBRIDGE_GENESYS_REGION", value_parser = Region::parse)]
+    region: Region,
+    /// Show what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    target: PrintArgs,
 }
 
 #[derive(Debug, Args)]
@@ -94,10 +117,86 @@ pub struct Options {
 pub async fn run(args: WidgetArgs) -> anyhow::Result<()> {
     match args.command {
         WidgetCommand::Print(args) => print(args),
+        WidgetCommand::Push(args) => push(args).await,
     }
 }
 
 fn print(args: PrintArgs) -> anyhow::Result<()> {
+    let integration = from_args(args)?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &integration).context("writing the JSON")?;
+    writeln!(out).context("writing the JSON")?;
+    Ok(())
+}
+
+async fn push(args: PushArgs) -> anyhow::Result<()> {
+    gcbridge_app::telemetry::init("warn");
+    let integration = from_args(args.target)?;
+    let config = &integration["config"];
+    let desired = DesiredWidget {
+        name: config["name"].as_str().unwrap_or_default().to_owned(),
+        notes: config["notes"].as_str().unwrap_or_default().to_owned(),
+        properties: config["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let credentials = ClientCredentials::from_env()?;
+    let client = PlatformClient::new(
+        Endpoints::for_region(&args.region),
+        credentials,
+        ClientOptions::default(),
+    )
+    .context("building the HTTP client")?;
+    let report = interaction_widget::push(&client, &desired, args.dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!(interaction_widget::explain(&e)))?;
+    let name = &desired.name;
+    let region = &args.region;
+    let verb = |done: &'static str, would: &'static str| if args.dry_run { would } else { done };
+    match (&report.id, report.created) {
+        (_, true) => println!(
+            "{} interaction widget {name:?} in {region}{}.",
+            verb("Created", "Would create"),
+            report
+                .id
+                .as_deref()
+                .map(|id| format!(" (id {id})"))
+                .unwrap_or_default()
+        ),
+        (Some(id), false) => println!("Interaction widget {name:?} in {region}: id {id}."),
+        (None, false) => {}
+    }
+    for change in &report.changes {
+        // The Application URL carries the widget key: print the key's place, not the key.
+        let shown = if change.starts_with("url = ") {
+            "url changes (it holds the widget key; see widget print)".to_owned()
+        } else {
+            change.clone()
+        };
+        println!("  {} {shown}", verb("set", "would set"));
+    }
+    if report.configured && report.changes.is_empty() {
+        println!("  {} name and notes", verb("updated", "would update"));
+    }
+    if !report.configured {
+        println!("  configuration already up to date");
+    }
+    if report.enabled {
+        println!("  {}", verb("enabled", "would enable"));
+    }
+    if args.dry_run {
+        println!("Dry run: nothing was changed.");
+    } else {
+        println!(
+            "Agents see it on interactions matching its filters; Genesys may take a few minutes to show changes."
+        );
+    }
+    Ok(())
+}
+
+/// The integration (`body` + `config`) from the command line and configuration.
+fn from_args(args: PrintArgs) -> anyhow::Result<Value> {
     let target = match (args.base_url, args.webchat_url) {
         (Some(base_url), _) => {
             let key = match args.key {
@@ -129,11 +228,7 @@ fn print(args: PrintArgs) -> anyhow::Result<()> {
             .collect(),
         sandbox: args.sandbox,
     };
-    let integration = integration(&target, &options)?;
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &integration).context("writing the JSON")?;
-    writeln!(out).context("writing the JSON")?;
-    Ok(())
+    integration(&target, &options)
 }
 
 /// The widget's Application URL. Genesys replaces `{{gcConversationId}}` and `{{gcLangTag}}`
@@ -185,7 +280,7 @@ pub fn integration(target: &Target, options: &Options) -> anyhow::Result<Value> 
                 "url": url,
                 "sandbox": options.sandbox,
                 "permissions": "",
-                "queues": options.queues,
+                "queueIdFilterList": options.queues,
                 "groups": options.groups,
                 "communicationTypeFilter": options.communication_types.join(","),
             },
@@ -233,7 +328,10 @@ mod tests {
             v["config"]["properties"]["url"],
             "https://gcbridge.example.com/widget?conversationId={{gcConversationId}}&lang={{gcLangTag}}&key=k%2By%2F%3D"
         );
-        assert_eq!(v["config"]["properties"]["queues"], json!(["q-1"]));
+        assert_eq!(
+            v["config"]["properties"]["queueIdFilterList"],
+            json!(["q-1"])
+        );
         assert_eq!(v["config"]["properties"]["groups"], json!([]));
         assert_eq!(
             v["config"]["properties"]["communicationTypeFilter"],

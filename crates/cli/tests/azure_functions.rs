@@ -78,6 +78,8 @@ fn start_handler(emulator: &Emulator) -> Handler {
             emulator.secret().expect("emulator secret"),
         )
         .env("GCBRIDGE_USER_ID_KEY", "functions-test-user-id-key")
+        // The Web Chat token server is off by default (404); on, so its function is checked.
+        .env("GCBRIDGE_WEBCHAT_ORIGINS", "https://www.example.com")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -247,7 +249,7 @@ async fn every_declared_function_route_exists_in_the_router() {
     let routes = declared_routes();
     assert_eq!(
         routes.len(),
-        10,
+        11,
         "one function per gcbridge route (the widget's two assets share one): {routes:?}"
     );
     let emulator = emulator().await;

@@ -139,6 +139,8 @@ pub struct TurnSummary<'a> {
     pub response: &'a TurnResponse,
     /// Now (ms since the epoch).
     pub now_ms: u64,
+    /// The agent's current topic (`va_LastTopic` of its handoff context), if it said.
+    pub topic: Option<&'a str>,
 }
 
 impl TranscriptRecord {
@@ -195,7 +197,11 @@ impl TranscriptRecord {
             BotState::MoreData => {}
             BotState::Complete => {
                 self.state = TranscriptState::Completed;
-                self.handoff = Some(handoff_of(turn.response, redactor, turn.now_ms));
+                let mut handoff = handoff_of(turn.response, redactor, turn.now_ms);
+                if handoff.topic.is_none() {
+                    handoff.topic = turn.topic.map(|t| redactor.redact(t));
+                }
+                self.handoff = Some(handoff);
             }
             BotState::Failed => self.state = TranscriptState::Failed,
         }
@@ -532,6 +538,7 @@ mod tests {
                 input: &Input::Nothing,
                 response: &greeting,
                 now_ms: 10,
+                topic: None,
             },
             &r,
         );
@@ -551,6 +558,7 @@ mod tests {
                 input: &Input::Text("my card is 4111 1111 1111 1111".into()),
                 response: &choose,
                 now_ms: 20,
+                topic: None,
             },
             &r,
         );
@@ -576,6 +584,7 @@ mod tests {
                 },
                 response: &done,
                 now_ms: 30,
+                topic: None,
             },
             &r,
         );
@@ -620,6 +629,7 @@ mod tests {
                     input: &Input::Text(format!("{turn} {big}")),
                     response: &reply(&["ok"]),
                     now_ms: turn,
+                    topic: None,
                 },
                 &r,
             );
@@ -640,6 +650,7 @@ mod tests {
                     input: &Input::Text("hi".into()),
                     response: &reply(&[]),
                     now_ms: 0,
+                    topic: None,
                 },
                 &r,
             );
@@ -659,6 +670,7 @@ mod tests {
                 input: &Input::Text("é".repeat(MAX_TEXT_CHARS + 10)),
                 response: &reply(&[]),
                 now_ms: 0,
+                topic: None,
             },
             &Redactor::default(),
         );

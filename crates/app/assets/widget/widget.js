@@ -30,6 +30,54 @@
           files: "Archivos" }
   };
 
+  // Genesys sign-in ([widget] auth = "genesys" / "key_and_genesys"): the page signs the agent
+  // in with the OAuth implicit grant of the configured client, keeps the token in this tab's
+  // sessionStorage only, and sends it as Authorization: Bearer to the data endpoint.
+  var authMeta = document.querySelector('meta[name="gcbridge-auth"]');
+  var genesys = !!authMeta && authMeta.getAttribute("content") === "genesys";
+  var TOKEN_KEY = "gcbridge.widget.token";
+  var STATE_KEY = "gcbridge.widget.signin";
+  var TRIED_KEY = "gcbridge.widget.signin-at";
+
+  function readJson(key) {
+    try { return JSON.parse(window.sessionStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+
+  // Back from the login page: the token is in the fragment; the query is restored from state.
+  if (genesys && window.location.hash.indexOf("access_token=") >= 0) {
+    var back = new URLSearchParams(window.location.hash.slice(1));
+    var saved = readJson(STATE_KEY);
+    window.sessionStorage.removeItem(STATE_KEY);
+    window.history.replaceState(null, "", window.location.pathname + (saved ? saved.search : ""));
+    if (saved && back.get("state") === saved.nonce && back.get("access_token")) {
+      var lifetime = Number(back.get("expires_in")) || 3600;
+      window.sessionStorage.setItem(TOKEN_KEY, JSON.stringify({
+        token: back.get("access_token"), expires: Date.now() + lifetime * 1000
+      }));
+    }
+  }
+
+  function agentToken() {
+    var stored = readJson(TOKEN_KEY);
+    return stored && stored.token && stored.expires > Date.now() + 30000 ? stored.token : null;
+  }
+
+  // Redirects to the login page; false when a sign-in was tried moments ago (no loops).
+  function signIn() {
+    var last = Number(window.sessionStorage.getItem(TRIED_KEY) || 0);
+    if (Date.now() - last < 60000) { return false; }
+    window.sessionStorage.setItem(TRIED_KEY, String(Date.now()));
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    var nonce = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    window.sessionStorage.setItem(STATE_KEY, JSON.stringify({ nonce: nonce, search: window.location.search }));
+    window.location.assign(authMeta.getAttribute("data-login") + "/oauth/authorize?response_type=token" +
+      "&client_id=" + encodeURIComponent(authMeta.getAttribute("data-client-id")) +
+      "&redirect_uri=" + encodeURIComponent(window.location.origin + window.location.pathname) +
+      "&state=" + encodeURIComponent(nonce));
+    return true;
+  }
+
   var params = new URLSearchParams(window.location.search);
   var lang = (params.get("lang") || navigator.language || "en").toLowerCase();
   var t = TEXTS[lang.split("-")[0]] || TEXTS.en;
@@ -169,8 +217,21 @@
     var url = "/widget/api/transcript?conversationId=" +
       encodeURIComponent(params.get("conversationId") || "") +
       "&key=" + encodeURIComponent(params.get("key") || "");
-    fetch(url, { cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" })
+    var headers = {};
+    if (genesys) {
+      var token = agentToken();
+      if (!token) {
+        if (!signIn()) { document.getElementById("status").textContent = t.error; }
+        return;
+      }
+      headers.Authorization = "Bearer " + token;
+    }
+    fetch(url, { cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer", headers: headers })
       .then(function (r) {
+        if (r.status === 401 && genesys) {
+          window.sessionStorage.removeItem(TOKEN_KEY);
+          if (signIn()) { return new Promise(function () {}); }
+        }
         if (!r.ok) { throw new Error(String(r.status)); }
         return r.json();
       })
