@@ -17,7 +17,13 @@ pub fn init(default_filter: &str) {
     // Whatever the level asked for: dependencies whose trace output carries message content or
     // credentials stay at debug. The WebSocket library logs every frame it receives (the agent's
     // and the customer's texts) and the stream's handshake request (its URL holds a token).
-    let filter = CONTENT_LOGGING_TARGETS
+    // Only a filter that enables trace somewhere needs the cap (added below a lower level, the
+    // directive would raise those targets to debug instead).
+    let traces = filter
+        .max_level_hint()
+        .is_none_or(|level| level >= tracing_subscriber::filter::LevelFilter::TRACE);
+    let caps: &[&str] = if traces { CONTENT_LOGGING_TARGETS } else { &[] };
+    let filter = caps
         .iter()
         .filter_map(|target| format!("{target}=debug").parse().ok())
         .fold(filter, EnvFilter::add_directive);

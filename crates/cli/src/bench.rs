@@ -29,7 +29,7 @@ pub struct BenchArgs {
     /// gcbridge's polling interval in milliseconds (also the first-poll delay).
     #[arg(long, default_value_t = 20)]
     pub poll_ms: u64,
-    /// Session store of the in-process gcbridge.
+    /// Session store of the gcbridge the bench starts.
     #[arg(long, default_value = "memory:")]
     pub store: String,
     /// Run the scenario mix (single replies, multi-message turns, slow replies, handoffs) in
@@ -39,6 +39,46 @@ pub struct BenchArgs {
     /// With `--mix`: the agent's multi-message turns send no typing indicators.
     #[arg(long, requires = "mix")]
     pub no_typing: bool,
+    /// Run gcbridge inside the bench process instead of as its own `gcbridge serve` process
+    /// (no separate RSS/CPU figures).
+    #[arg(long)]
+    pub in_process: bool,
+    /// Load an already running connector instead of starting gcbridge: its Bot Connector v1
+    /// utterance URL. Its agent must be this bench's emulator (`--emulator-port`).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Process id of the connector at `--url`, for its RSS and CPU figures.
+    #[arg(long, requires = "url")]
+    pub pid: Option<u32>,
+    /// Then run the same load against this other connector's utterance URL and print both side
+    /// by side (e.g. another Genesys-to-Copilot connector pointed at the bench's emulator).
+    #[arg(long)]
+    pub compare_url: Option<String>,
+    /// Process id of the connector at `--compare-url`, for its RSS and CPU figures.
+    #[arg(long, requires = "compare_url")]
+    pub compare_pid: Option<u32>,
+    /// Credential header value the connectors expect (`Authorization`).
+    #[arg(long, env = "GCBRIDGE_BENCH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Port of the bench's Direct Line emulator on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub emulator_port: u16,
+}
+
+/// What one load run measured.
+#[derive(Debug, Default)]
+struct Figures {
+    label: String,
+    turns: usize,
+    wall: Duration,
+    first: Vec<Duration>,
+    later: Vec<Duration>,
+    delivered: usize,
+    failed: usize,
+    /// CPU seconds the connector process used during the run.
+    cpu_secs: Option<f64>,
+    /// Resident memory of the connector process at the end, and its peak.
+    rss_mib: Option<(f64, f64)>,
 }
 
 /// Runs the benchmark and prints the figures.
@@ -69,23 +109,87 @@ steps = [
     let emulator_config = gcbridge_emulator::EmulatorConfig::new(script);
     let dl_secret = emulator_config.secrets.first().cloned().unwrap_or_default();
     let emulator = gcbridge_emulator::start(
-        tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
+        tokio::net::TcpListener::bind(("127.0.0.1", args.emulator_port))
+            .await
+            .with_context(|| format!("binding the emulator on 127.0.0.1:{}", args.emulator_port))?,
         emulator_config,
     )
     .await;
-
-    let config_text = format!(
-        "[bot.timings]\nfirst_poll_delay_ms = {p}\npoll_interval_ms = {p}\n",
-        p = args.poll_ms.max(1)
+    println!(
+        "gcbridge bench: {} sessions × {} turns, agent delay {} ms, store {}",
+        args.sessions, args.turns, args.delay_ms, args.store
     );
+    if args.url.is_some() || args.compare_url.is_some() {
+        println!(
+            "agent: Direct Line emulator at {} (its secret: {dl_secret}); point the connectors under test at it",
+            emulator.base_url()
+        );
+    }
+
+    let mut results = Vec::new();
+    match &args.url {
+        Some(url) => {
+            let figures = load(&args, url, args.secret.clone(), args.pid, "connector").await?;
+            results.push(figures);
+        }
+        None if args.in_process => {
+            let (url, secret, stop, server) = in_process(&args, &emulator, &dl_secret).await?;
+            results.push(load(&args, &url, Some(secret), None, "gcbridge (in process)").await?);
+            let _ = stop.send(());
+            let _ = server.await;
+        }
+        None => {
+            let child = Child::spawn(&args, &emulator, &dl_secret).await?;
+            let figures = load(
+                &args,
+                &child.url,
+                Some(child.secret.clone()),
+                child.process.id(),
+                "gcbridge",
+            )
+            .await;
+            child.stop().await;
+            results.push(figures?);
+        }
+    }
+    if let Some(url) = &args.compare_url {
+        results.push(
+            load(
+                &args,
+                url,
+                args.secret.clone(),
+                args.compare_pid,
+                "compared",
+            )
+            .await?,
+        );
+    }
+    emulator.shutdown().await;
+    print_figures(&args, &results);
+    Ok(())
+}
+
+/// gcbridge inside this process (the bench's original mode).
+async fn in_process(
+    args: &BenchArgs,
+    emulator: &gcbridge_emulator::Emulator,
+    dl_secret: &str,
+) -> anyhow::Result<(
+    String,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let secret = gcbridge_app::state::random_hex(16);
     let env: HashMap<&str, String> = HashMap::from([
         ("GCBRIDGE_LISTEN", "127.0.0.1:0".to_owned()),
         ("GCBRIDGE_STORE", args.store.clone()),
         ("GCBRIDGE_DIRECTLINE_URL", emulator.base_url().to_owned()),
-        ("GCBRIDGE_DIRECTLINE_SECRET", dl_secret),
+        ("GCBRIDGE_DIRECTLINE_SECRET", dl_secret.to_owned()),
         ("GCBRIDGE_USER_ID_KEY", "bench".to_owned()),
+        ("GCBRIDGE_GENESYS_SECRET", secret.clone()),
     ]);
-    let config = AppConfig::from_parts(Some(&config_text), &|n| env.get(n).cloned())?;
+    let config = AppConfig::from_parts(Some(&timings(args)), &|n| env.get(n).cloned())?;
     let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let url = format!("http://{}/genesys/v1/utterance", listener.local_addr()?);
@@ -93,90 +197,228 @@ steps = [
     let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
         let _ = stop_rx.await;
     }));
+    Ok((url, secret, stop_tx, server))
+}
 
+fn timings(args: &BenchArgs) -> String {
+    format!(
+        "[bot.timings]\nfirst_poll_delay_ms = {p}\npoll_interval_ms = {p}\n",
+        p = args.poll_ms.max(1)
+    )
+}
+
+/// `gcbridge serve` as a child process of the bench, on a free loopback port.
+struct Child {
+    process: tokio::process::Child,
+    url: String,
+    secret: String,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Child {
+    async fn spawn(
+        args: &BenchArgs,
+        emulator: &gcbridge_emulator::Emulator,
+        dl_secret: &str,
+    ) -> anyhow::Result<Self> {
+        use std::io::Write;
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let mut config = tempfile::NamedTempFile::new()?;
+        config.write_all(timings(args).as_bytes())?;
+        let secret = gcbridge_app::state::random_hex(16);
+        let exe = std::env::current_exe().context("locating the gcbridge binary")?;
+        let process = tokio::process::Command::new(exe)
+            .arg("serve")
+            .arg("--config")
+            .arg(config.path())
+            .env("GCBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("GCBRIDGE_STORE", &args.store)
+            .env("GCBRIDGE_DIRECTLINE_URL", emulator.base_url())
+            .env("GCBRIDGE_DIRECTLINE_SECRET", dl_secret)
+            .env("GCBRIDGE_GENESYS_SECRET", &secret)
+            .env("GCBRIDGE_USER_ID_KEY", "bench")
+            .env("GCBRIDGE_LOG", "error")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting gcbridge serve")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if Instant::now() > until {
+                bail!("gcbridge serve did not become ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self {
+            process,
+            url: format!("{base}/genesys/v1/utterance"),
+            secret,
+            _config: config,
+        })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.process.start_kill();
+        let _ = self.process.wait().await;
+    }
+}
+
+/// CPU seconds (user + system) of a process so far, from `/proc/PID/stat` (Linux).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks per second: 100 on every Linux architecture gcbridge ships for.
+    Some((utime + stime) / 100.0)
+}
+
+/// Current and peak resident memory of a process in MiB, from `/proc/PID/status` (Linux).
+fn rss_of(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kib("VmRSS:")? / 1024.0, kib("VmHWM:")? / 1024.0))
+}
+
+/// Drives the sessions against `url` with a progress bar.
+async fn load(
+    args: &BenchArgs,
+    url: &str,
+    secret: Option<String>,
+    pid: Option<u32>,
+    label: &str,
+) -> anyhow::Result<Figures> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.sessions)
+        .timeout(Duration::from_secs(30))
         .build()?;
-    println!(
-        "gcbridge bench: {} sessions × {} turns, agent delay {} ms, polling every {} ms, store {}",
-        args.sessions, args.turns, args.delay_ms, args.poll_ms, args.store
+    let total = (args.sessions * args.turns) as u64;
+    let progress = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} turns {per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
+    progress.set_prefix(label.to_owned());
+    let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for s in 0..args.sessions {
         let http = http.clone();
-        let url = url.clone();
+        let url = url.to_owned();
+        let secret = secret.clone();
         let turns = args.turns;
-        tasks.push(tokio::spawn(
-            async move { session(http, url, s, turns).await },
-        ));
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            session(http, url, secret, s, turns, progress).await
+        }));
     }
-    let mut latencies = Vec::new();
-    let mut first = Vec::new();
-    let mut delivered = 0usize;
-    let mut failed = 0usize;
+    let mut figures = Figures {
+        label: label.to_owned(),
+        turns: args.sessions * args.turns,
+        ..Figures::default()
+    };
     for task in tasks {
         let result = task.await.context("session task")?;
-        latencies.extend(result.latencies);
-        first.extend(result.first);
-        delivered += result.replies;
-        failed += result.failed;
+        figures.later.extend(result.latencies);
+        figures.first.extend(result.first);
+        figures.delivered += result.replies;
+        figures.failed += result.failed;
     }
-    let wall = started.elapsed();
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    emulator.shutdown().await;
+    figures.wall = started.elapsed();
+    progress.finish_and_clear();
+    figures.cpu_secs = pid.and_then(cpu_secs).zip(cpu_before).map(|(a, b)| a - b);
+    figures.rss_mib = pid.and_then(rss_of);
+    figures.first.sort();
+    figures.later.sort();
+    Ok(figures)
+}
 
-    let expected = args.sessions * args.turns;
-    latencies.sort();
-    first.sort();
-    let pct_of = |v: &[Duration], p: f64| -> Duration {
-        if v.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-        v[i.min(v.len() - 1)]
-    };
-    let pct = |p: f64| pct_of(&latencies, p);
+fn pct_of(v: &[Duration], p: f64) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn print_figures(args: &BenchArgs, results: &[Figures]) {
     let agent = Duration::from_millis(args.delay_ms);
     let added = |d: Duration| d.saturating_sub(agent).as_secs_f64() * 1000.0;
-    println!();
-    println!(
-        "turns            {expected} in {:.2} s = {:.0} turns/s",
-        wall.as_secs_f64(),
-        expected as f64 / wall.as_secs_f64()
-    );
-    println!(
-        "first turns      p50 {:.1} ms  p99 {:.1} ms  (start the conversation and its stream too)",
-        ms(pct_of(&first, 0.5)),
-        ms(pct_of(&first, 0.99))
-    );
-    println!(
-        "later turns      p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        ms(pct(0.5)),
-        ms(pct(0.9)),
-        ms(pct(0.99)),
-        ms(pct(1.0))
-    );
-    println!(
-        "added by bridge  p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (later turns − {} ms agent delay)",
-        added(pct(0.5)),
-        added(pct(0.9)),
-        added(pct(0.99)),
-        added(pct(1.0)),
-        args.delay_ms
-    );
-    println!(
-        "replies          expected {expected}  delivered {delivered}  lost {}  duplicated {}  failed turns {failed}",
-        expected.saturating_sub(delivered),
-        delivered.saturating_sub(expected)
-    );
-    if let Some(rss) = rss_mib() {
+    for f in results {
+        let pct = |p: f64| pct_of(&f.later, p);
+        println!();
+        println!("[{}]", f.label);
         println!(
-            "process RSS      {rss:.1} MiB (gcbridge, emulator and load generator in one process)"
+            "turns            {} in {:.2} s = {:.0} turns/s",
+            f.turns,
+            f.wall.as_secs_f64(),
+            f.turns as f64 / f.wall.as_secs_f64()
         );
+        println!(
+            "first turns      p50 {:.1} ms  p99 {:.1} ms  (start the conversation and its stream too)",
+            ms(pct_of(&f.first, 0.5)),
+            ms(pct_of(&f.first, 0.99))
+        );
+        println!(
+            "later turns      p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            ms(pct(0.5)),
+            ms(pct(0.9)),
+            ms(pct(0.99)),
+            ms(pct(1.0))
+        );
+        println!(
+            "added by bridge  p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms  (later turns − {} ms agent delay)",
+            added(pct(0.5)),
+            added(pct(0.9)),
+            added(pct(0.99)),
+            added(pct(1.0)),
+            args.delay_ms
+        );
+        println!(
+            "replies          expected {}  delivered {}  lost {}  duplicated {}  failed turns {}",
+            f.turns,
+            f.delivered,
+            f.turns.saturating_sub(f.delivered),
+            f.delivered.saturating_sub(f.turns),
+            f.failed
+        );
+        match (f.cpu_secs, f.rss_mib) {
+            (Some(cpu), Some((rss, peak))) => println!(
+                "connector        CPU {cpu:.2} s ({:.0} % of one core, {:.2} ms per turn)  RSS {rss:.1} MiB (peak {peak:.1} MiB)",
+                100.0 * cpu / f.wall.as_secs_f64(),
+                1000.0 * cpu / f.turns as f64
+            ),
+            _ => {
+                if let Some(rss) = rss_mib() {
+                    println!(
+                        "bench process    RSS {rss:.1} MiB (no separate connector process measured)"
+                    );
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 fn ms(d: Duration) -> f64 {
@@ -191,7 +433,14 @@ struct SessionResult {
     failed: usize,
 }
 
-async fn session(http: reqwest::Client, url: String, index: usize, turns: usize) -> SessionResult {
+async fn session(
+    http: reqwest::Client,
+    url: String,
+    secret: Option<String>,
+    index: usize,
+    turns: usize,
+    progress: indicatif::ProgressBar,
+) -> SessionResult {
     let bot_session = uuid::Uuid::new_v4().to_string();
     let mut out = SessionResult {
         first: Vec::with_capacity(1),
@@ -206,7 +455,11 @@ async fn session(http: reqwest::Client, url: String, index: usize, turns: usize)
             "languageCode": "en-us", "botSessionTimeout": 60,
         });
         let started = Instant::now();
-        let response = match http.post(&url).json(&body).send().await {
+        let mut request = http.post(&url).json(&body);
+        if let Some(secret) = &secret {
+            request = request.header("Authorization", secret.as_str());
+        }
+        let response = match request.send().await {
             Ok(r) => r.json::<TurnResponse>().await.ok(),
             Err(_) => None,
         };
@@ -219,6 +472,7 @@ async fn session(http: reqwest::Client, url: String, index: usize, turns: usize)
             Some(r) if r.bot_state == BotState::MoreData => out.replies += r.reply_messages.len(),
             _ => out.failed += 1,
         }
+        progress.inc(1);
     }
     out
 }
