@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+/// How often idle and dead streams are swept out.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// Frames buffered per conversation before the socket is considered lagging (and dropped).
 const BUFFER_FRAMES: usize = 512;
 
@@ -65,6 +68,9 @@ pub enum StreamError {
 pub struct StreamHub {
     conns: Mutex<HashMap<String, Arc<StreamConn>>>,
     idle: Duration,
+    /// When idle and dead streams were last swept out (a sweep visits every stream, so it runs
+    /// at most once a second, not on every turn).
+    swept: Mutex<Instant>,
 }
 
 impl StreamHub {
@@ -73,6 +79,7 @@ impl StreamHub {
         Self {
             conns: Mutex::new(HashMap::new()),
             idle,
+            swept: Mutex::new(Instant::now()),
         }
     }
 
@@ -91,7 +98,14 @@ impl StreamHub {
     pub fn get(&self, conversation_id: &str) -> Option<Arc<StreamConn>> {
         let mut map = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         self.sweep(&mut map);
-        map.get(conversation_id).cloned()
+        let conn = map.get(conversation_id)?;
+        // The sweep is periodic: check this one's own state now.
+        let last = *conn.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        if !conn.is_healthy() || last.elapsed() >= self.idle {
+            map.remove(conversation_id);
+            return None;
+        }
+        Some(conn.clone())
     }
 
     /// Closes a conversation's stream (session ended).
@@ -102,6 +116,13 @@ impl StreamHub {
 
     fn sweep(&self, map: &mut HashMap<String, Arc<StreamConn>>) {
         let now = Instant::now();
+        {
+            let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+            if now.duration_since(*swept) < SWEEP_EVERY {
+                return;
+            }
+            *swept = now;
+        }
         map.retain(|_, c| {
             let last = *c.last_used.lock().unwrap_or_else(|e| e.into_inner());
             c.is_healthy() && now.duration_since(last) < self.idle

@@ -23,6 +23,11 @@ pub struct BenchArgs {
     /// Turns per session (the first one also starts the Direct Line conversation).
     #[arg(long, default_value_t = 10)]
     pub turns: usize,
+    /// Sessions running at once (default: all of them). Finished sessions stay open in gcbridge
+    /// (their conversations, records and idle streams), so `--sessions 10000 --concurrency 200`
+    /// measures memory with 10,000 open sessions.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// The agent's own reply time, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub delay_ms: u64,
@@ -116,8 +121,12 @@ steps = [
     )
     .await;
     println!(
-        "gcbridge bench: {} sessions × {} turns, agent delay {} ms, store {}",
-        args.sessions, args.turns, args.delay_ms, args.store
+        "gcbridge bench: {} sessions × {} turns ({} at once), agent delay {} ms, store {}",
+        args.sessions,
+        args.turns,
+        args.concurrency.unwrap_or(args.sessions),
+        args.delay_ms,
+        args.store
     );
     if args.url.is_some() || args.compare_url.is_some() {
         println!(
@@ -324,13 +333,18 @@ async fn load(
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        args.concurrency.unwrap_or(args.sessions).max(1),
+    ));
     for s in 0..args.sessions {
         let http = http.clone();
         let url = url.to_owned();
         let secret = secret.clone();
         let turns = args.turns;
         let progress = progress.clone();
+        let slots = slots.clone();
         tasks.push(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
             session(http, url, secret, s, turns, progress).await
         }));
     }
