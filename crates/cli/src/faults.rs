@@ -285,7 +285,12 @@ async fn run_row(scenario: Scenario, args: &FaultsArgs) -> anyhow::Result<Row> {
 
     // Replies that missed their turn come with the next one: one more turn per session, after
     // the slowest reply had time to arrive.
-    tokio::time::sleep(Duration::from_millis(2_700)).await;
+    let settle = if scenario == Scenario::Slow {
+        2_700
+    } else {
+        800
+    };
+    tokio::time::sleep(Duration::from_millis(settle)).await;
     let current = url.read().unwrap_or_else(|e| e.into_inner()).clone();
     for (s, result) in results.iter_mut().enumerate() {
         let flush = format!("{run_id}s{s}flush");
