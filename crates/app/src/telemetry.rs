@@ -3,9 +3,24 @@
 //! Nothing in gcbridge logs message texts unless `log_content` is on, and never secrets.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Log targets kept at `debug` at most: at `trace` they print message content or credentials.
+/// Log targets whose `trace` events are dropped whatever the filter asks for: at that level the
+/// WebSocket library prints every frame it receives (the agent's and the customer's texts) and
+/// the stream's handshake request (its URL holds a token). Their other levels are kept.
 pub const CONTENT_LOGGING_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
+/// Whether an event of `target` at `level` may print message content or credentials.
+pub fn carries_content(target: &str, level: &tracing::Level) -> bool {
+    *level == tracing::Level::TRACE
+        && CONTENT_LOGGING_TARGETS.iter().any(|t| {
+            target
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
 
 /// Installs the global subscriber (idempotent: a second call does nothing). Logs go to stderr.
 pub fn init(default_filter: &str) {
@@ -14,27 +29,35 @@ pub fn init(default_filter: &str) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_filter));
-    // Whatever the level asked for: dependencies whose trace output carries message content or
-    // credentials stay at debug. The WebSocket library logs every frame it receives (the agent's
-    // and the customer's texts) and the stream's handshake request (its URL holds a token).
-    // Only a filter that enables trace somewhere needs the cap (added below a lower level, the
-    // directive would raise those targets to debug instead).
-    let traces = filter
-        .max_level_hint()
-        .is_none_or(|level| level >= tracing_subscriber::filter::LevelFilter::TRACE);
-    let caps: &[&str] = if traces { CONTENT_LOGGING_TARGETS } else { &[] };
-    let filter = caps
-        .iter()
-        .filter_map(|target| format!("{target}=debug").parse().ok())
-        .fold(filter, EnvFilter::add_directive);
     let json = std::env::var("GCBRIDGE_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    let no_content = filter_fn(|meta| !carries_content(meta.target(), meta.level()));
     let _ = if json {
-        builder.json().flatten_event(true).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .finish()
+            .with(no_content)
+            .try_init()
     } else {
-        builder.compact().try_init()
+        builder.compact().finish().with(no_content).try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn only_trace_of_the_websocket_library_is_dropped() {
+        assert!(carries_content("tungstenite::protocol", &Level::TRACE));
+        assert!(carries_content("tokio_tungstenite", &Level::TRACE));
+        assert!(!carries_content("tungstenite::protocol", &Level::DEBUG));
+        assert!(!carries_content("tungstenite_extra", &Level::TRACE));
+        assert!(!carries_content("gcbridge_app::turn", &Level::TRACE));
+    }
 }

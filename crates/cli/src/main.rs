@@ -1,5 +1,5 @@
-//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, bots, store,
-//! check, healthcheck, widget).
+//! `gcbridge`: the one command-line entry point (serve, demo, chat, emulator, bench, faults, bots,
+//! store, check, healthcheck, widget).
 //!
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
@@ -10,6 +10,7 @@ mod bots;
 mod chat;
 mod check;
 mod demo;
+mod faults;
 mod healthcheck;
 mod store_cmd;
 mod widget;
@@ -61,6 +62,9 @@ enum Command {
     },
     /// Measure the time gcbridge adds to each turn (server + emulator on loopback).
     Bench(bench::BenchArgs),
+    /// The reliability report: run the fault matrix against the emulator and count, per fault,
+    /// the messages delivered, duplicated, lost and failed.
+    Faults(faults::FaultsArgs),
     /// Print the bot list generated from configuration, or push it to Genesys Cloud.
     Bots(bots::BotsArgs),
     /// Create the session store's table (DynamoDB, Azure Tables) if it is missing.
@@ -103,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emulator(port, script, secret).await
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Faults(args) => faults::run(args).await,
         Command::Bots(args) => bots::run(args).await,
         Command::Store(args) => store_cmd::run(args).await,
         Command::Check { config } => check::run(config).await,

@@ -53,6 +53,9 @@ impl Client {
         Self {
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(20))
+                // A fresh connection per request: the hostile requests make gcbridge close
+                // theirs early, and a pooled connection caught closing fails the next request.
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("client"),
             url: url.to_owned(),
