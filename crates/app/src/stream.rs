@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+/// Open streams at most: about 16 KiB each; beyond it the least recently used one is closed.
+pub const MAX_OPEN_STREAMS: usize = 2_000;
+
 /// How often idle and dead streams are swept out.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -138,7 +141,8 @@ impl StreamHub {
         deadline: Instant,
     ) -> Result<Arc<StreamConn>, StreamError> {
         let started = Instant::now();
-        let connect = tokio_tungstenite::connect_async(stream_url);
+        let connect =
+            tokio_tungstenite::connect_async_with_config(stream_url, Some(socket_config()), true);
         let (socket, _) = match tokio::time::timeout_at(deadline, connect).await {
             Err(_) => return Err(StreamError::Timeout),
             Ok(Err(_)) => {
@@ -162,10 +166,37 @@ impl StreamHub {
         });
         let mut map = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         self.sweep(&mut map);
+        if map.len() >= MAX_OPEN_STREAMS && !map.contains_key(conversation_id) {
+            // Memory stays bounded however many sessions are open: the stream used longest ago
+            // is closed (its session catches up over HTTP on its next turn).
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, c)| *c.last_used.lock().unwrap_or_else(|e| e.into_inner()))
+                .map(|(id, _)| id.clone());
+            if let Some(id) = oldest {
+                map.remove(&id);
+                metrics::counter!("gcbridge_streams_evicted_total").increment(1);
+            }
+        }
         map.insert(conversation_id.to_owned(), conn.clone());
         Ok(conn)
     }
 }
+
+/// Small buffers: a stream carries a few small frames per turn, and thousands may be open at
+/// once. The library's defaults (an eagerly allocated 128 KiB read buffer, zeroed on every read,
+/// and a 128 KiB write buffer) made each idle stream cost a quarter of a megabyte and a large
+/// share of a turn's CPU. A frame above `MAX_FRAME` ends the socket (polling takes over).
+fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME))
+}
+
+/// Largest ActivitySet frame accepted on a stream.
+const MAX_FRAME: usize = 4 << 20;
 
 /// Reads the socket until it closes, forwarding every ActivitySet. Empty frames are keep-alives.
 async fn read_frames(

@@ -4,6 +4,12 @@
 //! Thin shell: each subcommand parses its flags and calls into `gcbridge-app` (the server),
 //! `gcbridge-emulator` (the Direct Line emulator) or the small modules here (chat, demo, bench).
 
+/// mimalloc instead of the system allocator: a turn makes many small, short-lived allocations
+/// on several worker threads, and glibc's arena locks and consolidation took about a fifth of
+/// gcbridge's CPU under `gcbridge bench` (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod bench_mix;
 mod bots;
