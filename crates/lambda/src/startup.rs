@@ -70,6 +70,14 @@ pub fn lambda_problems(config: &AppConfig) -> Vec<String> {
                 .to_owned(),
         );
     }
+    for bot in config.bots.iter().filter(|b| b.profile.dbc_async) {
+        problems.push(format!(
+            "bot {:?} has dbc_async on: its replies are pushed by a background task after the \
+             response, which Lambda freezes; turn it off here (replies then travel in the \
+             /messages answer) or run gcbridge in a container",
+            bot.profile.id
+        ));
+    }
     if config.user_id_key.is_none() {
         problems.push(
             "GCBRIDGE_USER_ID_KEY is not set: every Lambda instance would derive different \
@@ -137,6 +145,27 @@ mod tests {
         ("GCBRIDGE_GENESYS_SECRET", "g"),
         ("GCBRIDGE_USER_ID_KEY", "k"),
     ];
+
+    #[test]
+    fn asynchronous_dbc_replies_are_refused_on_lambda() {
+        let vars: std::collections::HashMap<&str, &str> = COMPLETE
+            .iter()
+            .copied()
+            .chain([
+                ("GCBRIDGE_GENESYS_REGION", "eu-west-1"),
+                ("GCBRIDGE_GENESYS_CLIENT_ID", "id"),
+                ("GCBRIDGE_GENESYS_CLIENT_SECRET", "secret"),
+            ])
+            .collect();
+        let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+        let sync = AppConfig::from_parts(None, &lookup).expect("config");
+        assert_eq!(lambda_problems(&sync), Vec::<String>::new());
+        let config =
+            AppConfig::from_parts(Some("[bot]\ndbc_async = true\n"), &lookup).expect("config");
+        let problems = lambda_problems(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("dbc_async"), "{problems:?}");
+    }
 
     #[tokio::test]
     async fn the_default_embedded_store_is_refused_with_what_to_set() {
