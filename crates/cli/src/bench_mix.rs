@@ -316,16 +316,7 @@ async fn setup(mode: Mode, args: &BenchArgs) -> anyhow::Result<Setup> {
             StandInConfig::default(),
         )
         .await;
-        env.insert("GCBRIDGE_GENESYS_LOGIN_URL", standin.base_url().to_owned());
-        env.insert("GCBRIDGE_GENESYS_API_URL", standin.base_url().to_owned());
-        env.insert(
-            "GCBRIDGE_GENESYS_CLIENT_ID",
-            standin.config().client_id.clone(),
-        );
-        env.insert(
-            "GCBRIDGE_GENESYS_CLIENT_SECRET",
-            standin.config().client_secret.clone(),
-        );
+        env.extend(crate::demo::standin_env(&standin));
         Some(standin)
     } else {
         None

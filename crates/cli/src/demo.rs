@@ -31,6 +31,25 @@ pub struct DemoArgs {
     pub dbc: bool,
 }
 
+/// The settings that point gcbridge's asynchronous DBC replies at a local Genesys stand-in
+/// (its login and API base URL, and the OAuth client it accepts).
+pub(crate) fn standin_env(
+    standin: &gcbridge_emulator::GenesysStandIn,
+) -> [(&'static str, String); 4] {
+    [
+        ("GCBRIDGE_GENESYS_LOGIN_URL", standin.base_url().to_owned()),
+        ("GCBRIDGE_GENESYS_API_URL", standin.base_url().to_owned()),
+        (
+            "GCBRIDGE_GENESYS_CLIENT_ID",
+            standin.config().client_id.clone(),
+        ),
+        (
+            "GCBRIDGE_GENESYS_CLIENT_SECRET",
+            standin.config().client_secret.clone(),
+        ),
+    ]
+}
+
 /// Runs the demo until the chat ends (or Ctrl-C with `--no-chat`).
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Quiet logs: the chat is the show. GCBRIDGE_LOG=info shows the server's turn lines.
@@ -77,16 +96,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut config_text = "[webchat]\nenabled = true\n".to_owned();
     if let Some(standin) = &standin {
-        env.insert("GCBRIDGE_GENESYS_LOGIN_URL", standin.base_url().to_owned());
-        env.insert("GCBRIDGE_GENESYS_API_URL", standin.base_url().to_owned());
-        env.insert(
-            "GCBRIDGE_GENESYS_CLIENT_ID",
-            standin.config().client_id.clone(),
-        );
-        env.insert(
-            "GCBRIDGE_GENESYS_CLIENT_SECRET",
-            standin.config().client_secret.clone(),
-        );
+        env.extend(crate::demo::standin_env(standin));
         config_text.push_str("\n[bot]\ndbc_async = true\n");
     }
     let config = AppConfig::from_parts(Some(&config_text), &|name| env.get(name).cloned())?;
