@@ -5,6 +5,7 @@
 //! *when* things happen and assigns ids; this module decides *what* happens.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use gcbridge_directline::{Activity, Attachment, CardAction, ChannelAccount, SuggestedActions};
 use serde_json::{Map, Value, json};
@@ -103,6 +104,8 @@ pub(crate) struct Reaction {
     pub last_phrase: String,
     /// The conversation's own variables (without script defaults or built-ins).
     pub conversation_variables: Map<String, Value>,
+    /// When the user activity being answered was stored, for `{ElapsedMs}`.
+    pub received: Instant,
 }
 
 /// Template variables: built-ins, then the conversation's variables, then the script's defaults.
@@ -219,6 +222,7 @@ pub(crate) fn react(
         phrases: memory.phrases.clone(),
         last_phrase: text,
         conversation_variables: memory.variables.clone(),
+        received: Instant::now(),
     })
 }
 
@@ -247,7 +251,15 @@ pub(crate) fn render(
     place: &Place<'_>,
     transcript: &[Activity],
 ) -> Activity {
-    let lookup = |n: &str| reaction.vars.lookup(n);
+    let lookup = |n: &str| match n {
+        // Read when the activity is rendered, not when the reaction started: the agent's own
+        // reply time so far (`gcbridge bench` subtracts it from what the customer waited).
+        "ElapsedMs" => Some(format!(
+            "{:.3}",
+            reaction.received.elapsed().as_secs_f64() * 1000.0
+        )),
+        _ => reaction.vars.lookup(n),
+    };
     let mut activity = Activity {
         from: Some(bot_account(script)),
         recipient: reaction.user.clone(),
@@ -510,6 +522,26 @@ mod tests {
             .map(|s| render(script, reaction, &s.action, &place, &[]))
             .map(|a| a.text.unwrap_or_default())
             .collect()
+    }
+
+    #[test]
+    fn elapsed_ms_is_read_when_the_step_plays() {
+        let script = Script::from_toml_str(
+            "[agent]\nname = \"T\"\nbot_id = \"t\"\n[fallback]\nsteps = [{ text = \"took {ElapsedMs} ms\" }]\n",
+        )
+        .expect("script");
+        let mut memory = Memory::default();
+        let hello = user("message", Some("hi"), None);
+        let trigger = classify(&script, &hello);
+        let mut r = react(&script, &mut memory, &hello, trigger, "c", "c|1").expect("fallback");
+        r.received = Instant::now() - std::time::Duration::from_millis(40);
+        let text = texts(&script, &r).remove(0);
+        let ms: f64 = text
+            .strip_prefix("took ")
+            .and_then(|t| t.strip_suffix(" ms"))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("not a number of ms: {text}"));
+        assert!((40.0..10_000.0).contains(&ms), "{ms}");
     }
 
     #[test]

@@ -129,6 +129,8 @@ pub(crate) struct Inbound {
     pub activity: Activity,
     /// What it triggers.
     pub trigger: Trigger,
+    /// When the emulator stored it (the start of the agent's reply time).
+    pub received: std::time::Instant,
 }
 
 impl Conv {
@@ -173,6 +175,7 @@ impl Conv {
             let _ = self.inbox.send(Inbound {
                 activity: stored.clone(),
                 trigger,
+                received: std::time::Instant::now(),
             });
         }
         drop(state);

@@ -70,9 +70,10 @@ async fn play(
             &reply_to,
         )
     };
-    let Some(reaction) = reaction else {
+    let Some(mut reaction) = reaction else {
         return true;
     };
+    reaction.received = inbound.received;
     tracing::debug!(
         conversation = %conv.id,
         topic = %reaction.topic,
