@@ -321,6 +321,8 @@ async fn load(
     pid: Option<u32>,
     label: &str,
 ) -> anyhow::Result<Figures> {
+    // Parsed once: reqwest would parse (and IDNA-check) a string URL on every request.
+    let url = reqwest::Url::parse(url).with_context(|| format!("connector URL {url:?}"))?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.sessions)
         .timeout(Duration::from_secs(30))
@@ -342,7 +344,7 @@ async fn load(
     ));
     for s in 0..args.sessions {
         let http = http.clone();
-        let url = url.to_owned();
+        let url = url.clone();
         let secret = secret.clone();
         let turns = args.turns;
         let nominal = Duration::from_millis(args.delay_ms);
@@ -469,7 +471,7 @@ struct SessionResult {
 
 async fn session(
     http: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     secret: Option<String>,
     index: usize,
     turns: usize,
@@ -492,7 +494,7 @@ async fn session(
             "languageCode": "en-us", "botSessionTimeout": 60,
         });
         let started = Instant::now();
-        let mut request = http.post(&url).json(&body);
+        let mut request = http.post(url.clone()).json(&body);
         if let Some(secret) = &secret {
             request = request.header("Authorization", secret.as_str());
         }

@@ -212,14 +212,22 @@ pub(crate) fn react(
         }
     }
 
+    // Only a handoff reads the history, which grows with every message: copying it on every
+    // turn made long conversations slower and slower.
+    let history = |h: &Vec<String>| {
+        let hands_off = steps
+            .iter()
+            .any(|s| matches!(s.action, StepAction::Handoff(_)));
+        if hands_off { h.clone() } else { Vec::new() }
+    };
     Some(Reaction {
-        steps,
         reply_to_id: reply_to_id.to_owned(),
         user: activity.from.clone(),
         vars: vars_now(memory),
         topic,
-        topics: memory.topics.clone(),
-        phrases: memory.phrases.clone(),
+        topics: history(&memory.topics),
+        phrases: history(&memory.phrases),
+        steps,
         last_phrase: text,
         conversation_variables: memory.variables.clone(),
         received: Instant::now(),
