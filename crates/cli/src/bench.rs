@@ -339,10 +339,17 @@ async fn load(
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(
-        args.concurrency.unwrap_or(args.sessions).max(1),
-    ));
+    // The first sessions start spread over one agent reply time, as real customers do not
+    // write in step: sessions started together would keep sending every turn in one burst.
+    let concurrency = args.concurrency.unwrap_or(args.sessions).max(1);
+    let spread = Duration::from_millis(args.delay_ms.max(10)) / concurrency as u32;
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
     for s in 0..args.sessions {
+        let offset = if s < concurrency {
+            spread * s as u32
+        } else {
+            Duration::ZERO
+        };
         let http = http.clone();
         let url = url.clone();
         let secret = secret.clone();
@@ -351,6 +358,7 @@ async fn load(
         let progress = progress.clone();
         let slots = slots.clone();
         tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
             let _slot = slots.acquire_owned().await;
             session(http, url, secret, s, turns, nominal, progress).await
         }));

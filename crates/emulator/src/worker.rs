@@ -84,7 +84,7 @@ async fn play(
         conversation_id: &conv.id,
         service_url,
     };
-    for step in &reaction.steps {
+    for (i, step) in reaction.steps.iter().enumerate() {
         if !step.delay.is_zero() {
             tokio::select! {
                 biased;
@@ -100,7 +100,15 @@ async fn play(
         let activity = agent::render(script, &reaction, &step.action, &place, &state.activities);
         conv.append_locked(&mut state, activity);
         drop(state);
-        conv.notify();
+        // Steps played back to back reach stream clients as one ActivitySet, as the service
+        // sends what an agent produced together.
+        let next_now = reaction
+            .steps
+            .get(i + 1)
+            .is_some_and(|next| next.delay.is_zero());
+        if !next_now {
+            conv.notify();
+        }
     }
     true
 }
