@@ -31,6 +31,12 @@ pub struct BenchArgs {
     /// The agent's own reply time, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub delay_ms: u64,
+    /// The agent sends no end-of-turn signal, as most Copilot Studio agents: each turn ends
+    /// after gcbridge's quiet period, fixed at this many milliseconds (adaptive learning off).
+    /// The bench subtracts it from the added time and reports it on its own line. With `--url`,
+    /// give the quiet period that connector is configured with.
+    #[arg(long)]
+    pub quiet_ms: Option<u64>,
     /// gcbridge's polling interval in milliseconds (also the first-poll delay).
     #[arg(long, default_value_t = 20)]
     pub poll_ms: u64,
@@ -99,6 +105,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.mix {
         return crate::bench_mix::run(&args).await;
     }
+    // The reply carries the agent's own time (`{ElapsedMs}`); then, unless the turn is to end
+    // by quiet period, the agent's end-of-turn event.
+    let end_signal = if args.quiet_ms.is_some() {
+        ""
+    } else {
+        "\n  { event = \"turn.complete\" },"
+    };
     let script = format!(
         r#"
 [agent]
@@ -108,8 +121,7 @@ bot_id = "bench-agent"
 [fallback]
 topic = "Bench"
 steps = [
-  {{ delay_ms = {delay}, text = "ok {{ElapsedMs}}" }},
-  {{ event = "turn.complete" }},
+  {{ delay_ms = {delay}, text = "ok {{ElapsedMs}}" }},{end_signal}
 ]
 "#,
         delay = args.delay_ms
@@ -214,10 +226,14 @@ async fn in_process(
 }
 
 fn timings(args: &BenchArgs) -> String {
-    format!(
+    let mut toml = format!(
         "[bot.timings]\nfirst_poll_delay_ms = {p}\npoll_interval_ms = {p}\n",
         p = args.poll_ms.max(1)
-    )
+    );
+    if let Some(quiet) = args.quiet_ms {
+        toml.push_str(&format!("quiet_ms = {quiet}\nadaptive_quiet = false\n"));
+    }
+    toml
 }
 
 /// `gcbridge serve` as a child process of the bench, on a free loopback port.
@@ -339,6 +355,14 @@ async fn load(
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let plan = Arc::new(SessionPlan {
+        http,
+        url,
+        secret,
+        turns: args.turns,
+        nominal: Duration::from_millis(args.delay_ms),
+        quiet: Duration::from_millis(args.quiet_ms.unwrap_or(0)),
+    });
     // The first sessions start spread over one agent reply time, as real customers do not
     // write in step: sessions started together would keep sending every turn in one burst.
     let concurrency = args.concurrency.unwrap_or(args.sessions).max(1);
@@ -350,17 +374,13 @@ async fn load(
         } else {
             Duration::ZERO
         };
-        let http = http.clone();
-        let url = url.clone();
-        let secret = secret.clone();
-        let turns = args.turns;
-        let nominal = Duration::from_millis(args.delay_ms);
+        let plan = plan.clone();
         let progress = progress.clone();
         let slots = slots.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(offset).await;
             let _slot = slots.acquire_owned().await;
-            session(http, url, secret, s, turns, nominal, progress).await
+            session(&plan, s, progress).await
         }));
     }
     let mut figures = Figures {
@@ -429,15 +449,25 @@ fn print_figures(args: &BenchArgs, results: &[Figures]) {
         );
         let added = |p: f64| ms(pct_of(&f.added, p));
         println!(
-            "added by bridge  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.1} ms  (each later turn minus its agent's own time)",
+            "added by bridge  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.1} ms  (each later turn minus its agent's own time{})",
             added(0.5),
             added(0.9),
             added(0.99),
             added(1.0),
+            if args.quiet_ms.is_some() {
+                " and the quiet period"
+            } else {
+                ""
+            },
         );
-        println!(
-            "quiet period     0 ms  (the agent signals the end of its turn, so no turn waits for quiet)"
-        );
+        match args.quiet_ms {
+            Some(quiet) => println!(
+                "quiet period     {quiet} ms  (the agent sends no end-of-turn signal: every turn waits this long after the reply; not counted as added)"
+            ),
+            None => println!(
+                "quiet period     0 ms  (the agent signals the end of its turn, so no turn waits for quiet)"
+            ),
+        }
         println!(
             "replies          expected {}  delivered {}  lost {}  duplicated {}  failed turns {}",
             f.turns,
@@ -477,15 +507,32 @@ struct SessionResult {
     failed: usize,
 }
 
-async fn session(
+/// What every simulated session of one load run does.
+struct SessionPlan {
     http: reqwest::Client,
     url: reqwest::Url,
     secret: Option<String>,
-    index: usize,
     turns: usize,
+    /// The agent delay asked for (used when a reply does not carry the measured one).
     nominal: Duration,
+    /// The connector's fixed quiet period, when turns end by quiet.
+    quiet: Duration,
+}
+
+async fn session(
+    plan: &SessionPlan,
+    index: usize,
     progress: indicatif::ProgressBar,
 ) -> SessionResult {
+    let SessionPlan {
+        http,
+        url,
+        secret,
+        turns,
+        nominal,
+        quiet,
+    } = plan;
+    let (turns, nominal, quiet) = (*turns, *nominal, *quiet);
     let bot_session = uuid::Uuid::new_v4().to_string();
     let mut out = SessionResult {
         first: Vec::with_capacity(1),
@@ -525,7 +572,7 @@ async fn session(
                 .and_then(|ms| ms.parse::<f64>().ok())
                 .map_or(nominal, |ms| Duration::from_secs_f64(ms / 1000.0));
             out.agent.push(agent);
-            out.added.push(waited.saturating_sub(agent));
+            out.added.push(waited.saturating_sub(agent + quiet));
         }
         match response {
             Some(r) if r.bot_state == BotState::MoreData => out.replies += r.reply_messages.len(),
