@@ -102,6 +102,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub shutdown_grace_ms: u64,
     pub drain_delay_ms: u64,
+    /// Direct Line streams kept open at most (about 16 KiB each); beyond it the least recently
+    /// used is closed and its session reads over HTTP until it reopens one.
+    pub max_streams: usize,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             max_connections: d.max_connections,
             shutdown_grace_ms: d.shutdown_grace.as_millis() as u64,
             drain_delay_ms: d.drain_delay.as_millis() as u64,
+            max_streams: crate::stream::MAX_OPEN_STREAMS,
         }
     }
 }
@@ -294,6 +298,8 @@ pub struct AppConfig {
     pub store_timeout: std::time::Duration,
     /// Connection limits of the listener.
     pub limits: crate::listen::Limits,
+    /// Direct Line streams kept open at most (`[server] max_streams`).
+    pub max_streams: usize,
     /// Log message texts (off by default; never secrets).
     pub log_content: bool,
     pub genesys_secret_header: String,
@@ -492,6 +498,7 @@ impl AppConfig {
                 shutdown_grace: std::time::Duration::from_millis(file.server.shutdown_grace_ms),
                 drain_delay: std::time::Duration::from_millis(file.server.drain_delay_ms),
             },
+            max_streams: file.server.max_streams,
             log_content,
             genesys_secret_header,
             genesys_secrets,
@@ -532,6 +539,9 @@ impl AppConfig {
         }
         if !(50..=60_000).contains(&self.store_timeout.as_millis()) {
             problems.push("store_timeout_ms must be between 50 and 60000".to_owned());
+        }
+        if self.max_streams == 0 {
+            problems.push("server.max_streams must be at least 1".to_owned());
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes must be at least 1024".to_owned());

@@ -117,7 +117,7 @@ impl AppState {
             widget_verifier,
             dl: DirectLineClient::new()?,
             locks: SessionLocks::default(),
-            streams: StreamHub::new(STREAM_IDLE),
+            streams: StreamHub::new(STREAM_IDLE, config.max_streams),
             quiet: Default::default(),
             user_id_key,
             instance_id: random_hex(8),

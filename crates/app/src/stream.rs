@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Open streams at most: about 16 KiB each; beyond it the least recently used one is closed.
+/// Open streams at most by default (`[server] max_streams`): about 16 KiB each; beyond it the
+/// least recently used one is closed.
 pub const MAX_OPEN_STREAMS: usize = 2_000;
 
 /// How often idle and dead streams are swept out.
@@ -71,17 +72,19 @@ pub enum StreamError {
 pub struct StreamHub {
     conns: Mutex<HashMap<String, Arc<StreamConn>>>,
     idle: Duration,
+    max_open: usize,
     /// When idle and dead streams were last swept out (a sweep visits every stream, so it runs
     /// at most once a second, not on every turn).
     swept: Mutex<Instant>,
 }
 
 impl StreamHub {
-    /// A hub that closes streams unused for `idle`.
-    pub fn new(idle: Duration) -> Self {
+    /// A hub that closes streams unused for `idle` and keeps at most `max_open` open.
+    pub fn new(idle: Duration, max_open: usize) -> Self {
         Self {
             conns: Mutex::new(HashMap::new()),
             idle,
+            max_open: max_open.max(1),
             swept: Mutex::new(Instant::now()),
         }
     }
@@ -166,7 +169,7 @@ impl StreamHub {
         });
         let mut map = self.conns.lock().unwrap_or_else(|e| e.into_inner());
         self.sweep(&mut map);
-        if map.len() >= MAX_OPEN_STREAMS && !map.contains_key(conversation_id) {
+        if map.len() >= self.max_open && !map.contains_key(conversation_id) {
             // Memory stays bounded however many sessions are open: the stream used longest ago
             // is closed (its session catches up over HTTP on its next turn).
             let oldest = map

@@ -147,3 +147,54 @@ async fn a_stream_dropped_during_a_turn_falls_back_to_polling() {
     });
     assert_eq!(answer, more_data(&["echo: hello"]));
 }
+
+#[tokio::test]
+async fn past_max_streams_the_least_recently_used_is_closed_and_its_session_loses_nothing() {
+    let app = TestApp::with(Options {
+        config: format!("[server]\nmax_streams = 2\n{FAST_TIMINGS}"),
+        ..Options::default()
+    })
+    .await;
+    app.say("ev-a", "").await;
+    let conv_a = app.conversation();
+    app.say("ev-b", "").await;
+    assert_eq!(app.state.streams.len(), 2);
+    // A's answer comes after its turn and waits in A's open stream...
+    assert_eq!(app.say("ev-a", "late").await, more_data(&[]));
+    app.wait_for_bot_text(&conv_a, "late answer").await;
+    assert!(app.state.streams.get(&conv_a).is_some());
+    // ...B is used more recently, so C's new stream closes A's, buffered frame and all.
+    assert_eq!(
+        app.say("ev-b", "b again").await,
+        more_data(&["echo: b again"])
+    );
+    app.say("ev-c", "").await;
+    assert_eq!(app.state.streams.len(), 2);
+    assert!(
+        app.state.streams.get(&conv_a).is_none(),
+        "A's stream was the oldest"
+    );
+    // A's next turn reads what its closed stream held back over HTTP, once, and reopens one.
+    assert_eq!(
+        app.say("ev-a", "next").await,
+        more_data(&["late answer", "echo: next"])
+    );
+    assert_eq!(app.state.streams.len(), 2);
+    assert!(app.state.streams.get(&conv_a).is_some());
+    assert_eq!(app.say("ev-a", "again").await, more_data(&["echo: again"]));
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let evicted: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gcbridge_streams_evicted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no eviction counter in:\n{metrics}"));
+    assert!(evicted >= 2.0, "{evicted}");
+}
