@@ -129,13 +129,9 @@ steps = [
     let script = gcbridge_emulator::Script::from_toml_str(&script).context("bench script")?;
     let emulator_config = gcbridge_emulator::EmulatorConfig::new(script);
     let dl_secret = emulator_config.secrets.first().cloned().unwrap_or_default();
-    let emulator = gcbridge_emulator::start(
-        tokio::net::TcpListener::bind(("127.0.0.1", args.emulator_port))
-            .await
-            .with_context(|| format!("binding the emulator on 127.0.0.1:{}", args.emulator_port))?,
-        emulator_config,
-    )
-    .await;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.emulator_port))
+        .with_context(|| format!("binding the emulator on 127.0.0.1:{}", args.emulator_port))?;
+    let emulator = emulator_thread(listener, emulator_config).await?;
     println!(
         "gcbridge bench: {} sessions × {} turns ({} at once), agent delay {} ms, store {}",
         args.sessions,
@@ -192,6 +188,41 @@ steps = [
     emulator.shutdown().await;
     print_figures(&args, &results);
     Ok(())
+}
+
+/// The emulator (the agent) on its own thread and single-threaded runtime: the load generator's
+/// timing is then not held up by the agent's work on the same worker threads, and the agent's
+/// timers are not held up by the load generator.
+async fn emulator_thread(
+    listener: std::net::TcpListener,
+    config: gcbridge_emulator::EmulatorConfig,
+) -> anyhow::Result<gcbridge_emulator::Emulator> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the emulator's runtime")?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-agent".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let emulator = gcbridge_emulator::start(listener, config).await;
+                if tx.send(Ok(emulator)).is_ok() {
+                    // Serves until the process ends (the bench shuts it down first).
+                    std::future::pending::<()>().await;
+                }
+            });
+        })
+        .context("starting the emulator's thread")?;
+    Ok(rx.await.context("the emulator's thread stopped")??)
 }
 
 /// gcbridge inside this process (the bench's original mode).
