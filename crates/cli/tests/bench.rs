@@ -2,6 +2,8 @@
 //! emulator, every reply accounted for, the agent's own time measured by the emulator and
 //! subtracted, and the quiet period reported on its own line.
 
+mod support;
+
 use std::process::Command;
 
 fn bench(args: &[&str]) -> String {
@@ -74,4 +76,68 @@ fn with_a_quiet_period_turns_wait_for_it_and_it_is_not_counted_as_added() {
     assert!(figure(&out, "later turns", "p50") >= 170.0, "{out}");
     // ...and it is not part of what gcbridge added.
     assert!(figure(&out, "added by bridge", "p50") < 60.0, "{out}");
+}
+
+#[test]
+fn a_running_connector_is_loaded_and_compared_side_by_side() {
+    // The bench's emulator port, chosen first: the connector under test must point at it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let secret = "bench-compare-secret".to_owned();
+    let (server, base) = support::serve(
+        &[
+            ("GCBRIDGE_STORE", "memory:".to_owned()),
+            (
+                "GCBRIDGE_DIRECTLINE_URL",
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("GCBRIDGE_DIRECTLINE_SECRET", support::DL_SECRET.to_owned()),
+            ("GCBRIDGE_GENESYS_SECRET", secret.clone()),
+            ("GCBRIDGE_USER_ID_KEY", "bench-compare".to_owned()),
+        ],
+        None,
+    );
+    let url = format!("{base}/genesys/v1/utterance");
+    let pid = server.child.id().to_string();
+    let out = bench(&[
+        "--sessions",
+        "2",
+        "--turns",
+        "3",
+        "--delay-ms",
+        "30",
+        "--emulator-port",
+        &port.to_string(),
+        "--url",
+        &url,
+        "--pid",
+        &pid,
+        "--compare-url",
+        &url,
+        "--compare-pid",
+        &pid,
+        "--secret",
+        &secret,
+    ]);
+    // Both runs are printed, each with its own accounting and process figures.
+    for label in ["[connector]", "[compared]"] {
+        let block = out
+            .split(label)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {label} block in:\n{out}"));
+        let block = block.split("\n[").next().unwrap_or(block);
+        assert_eq!(
+            figure(block.trim_start(), "replies", "delivered"),
+            6.0,
+            "{out}"
+        );
+        assert_eq!(figure(block.trim_start(), "replies", "lost"), 0.0, "{out}");
+        assert!(
+            figure(block.trim_start(), "connector", "RSS") > 1.0,
+            "{out}"
+        );
+    }
+    drop(server);
 }
