@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use gcbridge_app::{AppConfig, AppState};
-use gcbridge_genesys::{BotState, TurnResponse};
 use serde_json::json;
 
 /// Flags of `gcbridge bench`.
@@ -80,6 +79,8 @@ pub struct BenchArgs {
 #[derive(Debug, Default)]
 struct Figures {
     label: String,
+    /// The quiet period subtracted from this connector's turns.
+    quiet_ms: Option<u64>,
     turns: usize,
     wall: Duration,
     first: Vec<Duration>,
@@ -150,12 +151,30 @@ steps = [
     let mut results = Vec::new();
     match &args.url {
         Some(url) => {
-            let figures = load(&args, url, args.secret.clone(), args.pid, "connector").await?;
+            let figures = load(
+                &args,
+                url,
+                args.secret.clone(),
+                args.pid,
+                "connector",
+                false,
+            )
+            .await?;
             results.push(figures);
         }
         None if args.in_process => {
             let (url, secret, stop, server) = in_process(&args, &emulator, &dl_secret).await?;
-            results.push(load(&args, &url, Some(secret), None, "gcbridge (in process)").await?);
+            results.push(
+                load(
+                    &args,
+                    &url,
+                    Some(secret),
+                    None,
+                    "gcbridge (in process)",
+                    false,
+                )
+                .await?,
+            );
             let _ = stop.send(());
             let _ = server.await;
         }
@@ -167,6 +186,7 @@ steps = [
                 Some(child.secret.clone()),
                 child.process.id(),
                 "gcbridge",
+                false,
             )
             .await;
             child.stop().await;
@@ -181,6 +201,7 @@ steps = [
                 args.secret.clone(),
                 args.compare_pid,
                 "compared",
+                true,
             )
             .await?,
         );
@@ -367,7 +388,10 @@ async fn load(
     secret: Option<String>,
     pid: Option<u32>,
     label: &str,
+    compared: bool,
 ) -> anyhow::Result<Figures> {
+    // `--quiet-ms` describes gcbridge (or the connector at `--url`), not the compared one.
+    let quiet_ms = if compared { None } else { args.quiet_ms };
     // Parsed once: reqwest would parse (and IDNA-check) a string URL on every request.
     let url = reqwest::Url::parse(url).with_context(|| format!("connector URL {url:?}"))?;
     let http = reqwest::Client::builder()
@@ -392,7 +416,7 @@ async fn load(
         secret,
         turns: args.turns,
         nominal: Duration::from_millis(args.delay_ms),
-        quiet: Duration::from_millis(args.quiet_ms.unwrap_or(0)),
+        quiet: Duration::from_millis(quiet_ms.unwrap_or(0)),
     });
     // The first sessions start spread over one agent reply time, as real customers do not
     // write in step: sessions started together would keep sending every turn in one burst.
@@ -416,6 +440,7 @@ async fn load(
     }
     let mut figures = Figures {
         label: label.to_owned(),
+        quiet_ms,
         turns: args.sessions * args.turns,
         ..Figures::default()
     };
@@ -485,13 +510,16 @@ fn print_figures(args: &BenchArgs, results: &[Figures]) {
             added(0.9),
             added(0.99),
             added(1.0),
-            if args.quiet_ms.is_some() {
+            if f.quiet_ms.is_some() {
                 " and the quiet period"
             } else {
                 ""
             },
         );
-        match args.quiet_ms {
+        match f.quiet_ms {
+            None if args.quiet_ms.is_some() => println!(
+                "quiet period     not known for this connector (the agent sends no end-of-turn signal; whatever it waits counts as added)"
+            ),
             Some(quiet) => println!(
                 "quiet period     {quiet} ms  (the agent sends no end-of-turn signal: every turn waits this long after the reply; not counted as added)"
             ),
@@ -536,6 +564,35 @@ struct SessionResult {
     agent: Vec<Duration>,
     replies: usize,
     failed: usize,
+}
+
+/// What a turn's answer says, read as Genesys' v1 Bot Connector reads it: field names and the
+/// `botState` value without regard to case (other connectors send `replymessages`, `MOREDATA`).
+struct Answer<'a> {
+    more_data: bool,
+    replies: usize,
+    first_text: Option<&'a str>,
+}
+
+impl<'a> Answer<'a> {
+    fn read(body: &'a serde_json::Value) -> Self {
+        let field = |name: &str| {
+            body.as_object()
+                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                .map(|(_, v)| v)
+        };
+        let messages = field("replyMessages").and_then(|v| v.as_array());
+        Self {
+            more_data: field("botState")
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| s.eq_ignore_ascii_case("MoreData")),
+            replies: messages.map_or(0, Vec::len),
+            first_text: messages
+                .and_then(|m| m.first())
+                .and_then(|m| m.get("text"))
+                .and_then(|t| t.as_str()),
+        }
+    }
 }
 
 /// What every simulated session of one load run does.
@@ -585,9 +642,10 @@ async fn session(
             request = request.header("Authorization", secret.as_str());
         }
         let response = match request.send().await {
-            Ok(r) => r.json::<TurnResponse>().await.ok(),
+            Ok(r) => r.json::<serde_json::Value>().await.ok(),
             Err(_) => None,
         };
+        let answer = response.as_ref().map(Answer::read);
         let waited = started.elapsed();
         if turn == 0 {
             out.first.push(waited);
@@ -595,18 +653,17 @@ async fn session(
             out.latencies.push(waited);
             // The agent's own time, from the emulator's `{ElapsedMs}` in the reply; the asked
             // delay when a connector under test changed the text.
-            let agent = response
+            let agent = answer
                 .as_ref()
-                .and_then(|r| r.reply_messages.first())
-                .and_then(|m| m.text.as_deref())
+                .and_then(|a| a.first_text)
                 .and_then(|t| t.strip_prefix("ok "))
                 .and_then(|ms| ms.parse::<f64>().ok())
                 .map_or(nominal, |ms| Duration::from_secs_f64(ms / 1000.0));
             out.agent.push(agent);
             out.added.push(waited.saturating_sub(agent + quiet));
         }
-        match response {
-            Some(r) if r.bot_state == BotState::MoreData => out.replies += r.reply_messages.len(),
+        match answer {
+            Some(a) if a.more_data => out.replies += a.replies,
             _ => out.failed += 1,
         }
         progress.inc(1);
@@ -620,4 +677,26 @@ fn rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Answer;
+    use serde_json::json;
+
+    #[test]
+    fn answers_are_read_as_genesys_reads_them() {
+        let ours = json!({"botState": "MoreData", "replyMessages": [{"type": "Text", "text": "ok 101.5"}, {"type": "Text", "text": "b"}]});
+        let a = Answer::read(&ours);
+        assert!(a.more_data);
+        assert_eq!((a.replies, a.first_text), (2, Some("ok 101.5")));
+        let theirs =
+            json!({"botState": "MOREDATA", "replymessages": [{"type": "text", "text": "x"}]});
+        let a = Answer::read(&theirs);
+        assert!(a.more_data);
+        assert_eq!(a.replies, 1);
+        let failed = json!({"botState": "Failed", "replymessages": []});
+        assert!(!Answer::read(&failed).more_data);
+        assert_eq!(Answer::read(&json!("not an object")).replies, 0);
+    }
 }
