@@ -214,12 +214,10 @@ pub(crate) fn react(
 
     // Only a handoff reads the history, which grows with every message: copying it on every
     // turn made long conversations slower and slower.
-    let history = |h: &Vec<String>| {
-        let hands_off = steps
-            .iter()
-            .any(|s| matches!(s.action, StepAction::Handoff(_)));
-        if hands_off { h.clone() } else { Vec::new() }
-    };
+    let hands_off = steps
+        .iter()
+        .any(|s| matches!(s.action, StepAction::Handoff(_)));
+    let history = |h: &Vec<String>| if hands_off { h.clone() } else { Vec::new() };
     Some(Reaction {
         reply_to_id: reply_to_id.to_owned(),
         user: activity.from.clone(),
