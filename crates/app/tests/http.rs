@@ -222,15 +222,7 @@ async fn health_ready_and_metrics() {
         .await
         .expect("send");
     assert_eq!(r.status(), 200);
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(text.contains("gcbridge_turns_total"), "{text}");
     assert!(text.contains("gcbridge_turn_seconds_bucket"), "{text}");
     assert!(

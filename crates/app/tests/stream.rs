@@ -182,15 +182,7 @@ async fn past_max_streams_the_least_recently_used_is_closed_and_its_session_lose
     assert_eq!(app.state.streams.len(), 2);
     assert!(app.state.streams.get(&conv_a).is_some());
     assert_eq!(app.say("ev-a", "again").await, more_data(&["echo: again"]));
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     let evicted: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("gcbridge_streams_evicted_total "))

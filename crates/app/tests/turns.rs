@@ -482,15 +482,7 @@ async fn the_quiet_period_adapts_to_a_fast_single_reply_agent() {
     }
     // After warm-up: single replies, so the floor.
     assert!(last < Duration::from_millis(700), "{last:?}");
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("gcbridge_quiet_effective_ms{bot=\"copilot\"} 100"),
         "{metrics}"

@@ -236,6 +236,18 @@ impl TestApp {
         serde_json::from_str(&text).expect("JSON answer")
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// One customer turn with text (empty text: the opening turn of an auto-started session).
     pub async fn say(&self, session: &str, text: &str) -> Value {
         self.post(&request(session, text)).await
