@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gcbridge_app::{AppConfig, AppState};
+use gcbridge_app::AppConfig;
 use serde_json::json;
 
 /// Flags of `gcbridge bench`.
@@ -163,7 +163,8 @@ steps = [
             results.push(figures);
         }
         None if args.in_process => {
-            let (url, secret, stop, server) = in_process(&args, &emulator, &dl_secret).await?;
+            let (server, secret) = in_process(&args, &emulator, &dl_secret).await?;
+            let url = format!("{}/genesys/v1/utterance", server.base);
             results.push(
                 load(
                     &args,
@@ -175,8 +176,7 @@ steps = [
                 )
                 .await?,
             );
-            let _ = stop.send(());
-            let _ = server.await;
+            server.stop().await;
         }
         None => {
             let child = Child::spawn(&args, &emulator, &dl_secret).await?;
@@ -251,12 +251,7 @@ async fn in_process(
     args: &BenchArgs,
     emulator: &gcbridge_emulator::Emulator,
     dl_secret: &str,
-) -> anyhow::Result<(
-    String,
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-)> {
+) -> anyhow::Result<(crate::local::LocalServer, String)> {
     let secret = gcbridge_app::state::random_hex(16);
     let env: HashMap<&str, String> = HashMap::from([
         ("GCBRIDGE_LISTEN", "127.0.0.1:0".to_owned()),
@@ -267,14 +262,9 @@ async fn in_process(
         ("GCBRIDGE_GENESYS_SECRET", secret.clone()),
     ]);
     let config = AppConfig::from_parts(Some(&timings(args)), &|n| env.get(n).cloned())?;
-    let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let url = format!("http://{}/genesys/v1/utterance", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
-    Ok((url, secret, stop_tx, server))
+    let server = crate::local::LocalServer::start(config, listener).await?;
+    Ok((server, secret))
 }
 
 fn timings(args: &BenchArgs) -> String {

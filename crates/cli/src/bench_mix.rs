@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gcbridge_app::{AppConfig, AppState};
+use gcbridge_app::AppConfig;
 use gcbridge_emulator::{GenesysStandIn, StandInConfig, start_genesys};
 use gcbridge_genesys::{BotState, TurnResponse};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::bench::BenchArgs;
+use crate::local::LocalServer;
 
 const AGENT: &str = r#"
 [agent]
@@ -277,8 +278,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 struct Setup {
     url: String,
     standin: Option<GenesysStandIn>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: LocalServer,
     emulator: gcbridge_emulator::Emulator,
 }
 
@@ -322,22 +322,16 @@ async fn setup(mode: Mode, args: &BenchArgs) -> anyhow::Result<Setup> {
         None
     };
     let config = AppConfig::from_parts(Some(config_text), &|n| env.get(n).cloned())?;
-    let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let server = LocalServer::start(config, listener).await?;
     let path = if mode == Mode::Async {
         "/genesys/dbc/messages"
     } else {
         "/genesys/v1/utterance"
     };
-    let url = format!("http://{}{path}", listener.local_addr()?);
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
     Ok(Setup {
-        url,
+        url: format!("{}{path}", server.base),
         standin,
-        stop,
         server,
         emulator,
     })
@@ -355,8 +349,7 @@ async fn run_mode(mode: Mode, args: &BenchArgs) -> anyhow::Result<Vec<TurnRecord
     drive(&setup, &http, warmup_sessions(args), 8, "warm").await;
     let records = drive(&setup, &http, args.sessions, args.turns, "run").await;
     let setup = Arc::into_inner(setup).context("bench tasks still running")?;
-    let _ = setup.stop.send(());
-    let _ = setup.server.await;
+    setup.server.stop().await;
     setup.emulator.shutdown().await;
     if let Some(standin) = setup.standin {
         standin.shutdown().await;

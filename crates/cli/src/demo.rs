@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use gcbridge_app::{AppConfig, AppState};
+use gcbridge_app::AppConfig;
 
 use crate::chat::{self, ChatArgs};
 
@@ -100,15 +99,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         config_text.push_str("\n[bot]\ndbc_async = true\n");
     }
     let config = AppConfig::from_parts(Some(&config_text), &|name| env.get(name).cloned())?;
-    let state = Arc::new(AppState::new(config).await?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = crate::local::LocalServer::start(config, listener).await?;
+    let base = server.base.clone();
 
     println!("gcbridge demo — a Copilot Studio agent (emulated) behind gcbridge, on this machine");
     println!();
@@ -165,8 +160,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?;
     }
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    server.stop().await;
     emulator.shutdown().await;
     if let Some(standin) = standin {
         standin.shutdown().await;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gcbridge_app::{AppConfig, AppState};
+use gcbridge_app::AppConfig;
 use gcbridge_emulator::{Emulator, EmulatorConfig, Fault, Op, Script};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -195,10 +195,7 @@ pub async fn run(args: FaultsArgs) -> anyhow::Result<()> {
 
 /// Where the row's gcbridge runs: in this process, or as a child process that can be killed.
 enum Bridge {
-    InProcess {
-        stop: tokio::sync::oneshot::Sender<()>,
-        server: tokio::task::JoinHandle<std::io::Result<()>>,
-    },
+    InProcess(crate::local::LocalServer),
     Child {
         child: tokio::process::Child,
         dir: std::path::PathBuf,
@@ -243,14 +240,10 @@ async fn run_row(scenario: Scenario, args: &FaultsArgs) -> anyhow::Result<Row> {
         env.push(("GCBRIDGE_STORE", "memory:".to_owned()));
         let map: HashMap<&str, String> = env.iter().cloned().collect();
         let config = AppConfig::from_parts(Some(TIMINGS), &|n| map.get(n).cloned())?;
-        let state = Arc::new(AppState::new(config).await?);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(gcbridge_app::serve(listener, state, async {
-            let _ = stopped.await;
-        }));
-        (Bridge::InProcess { stop, server }, url)
+        let server = crate::local::LocalServer::start(config, listener).await?;
+        let url = server.base.clone();
+        (Bridge::InProcess(server), url)
     };
     let url = Arc::new(RwLock::new(url));
 
@@ -299,10 +292,7 @@ async fn run_row(scenario: Scenario, args: &FaultsArgs) -> anyhow::Result<Row> {
     }
 
     match bridge {
-        Bridge::InProcess { stop, server } => {
-            let _ = stop.send(());
-            let _ = server.await;
-        }
+        Bridge::InProcess(server) => server.stop().await,
         Bridge::Child { mut child, dir } => {
             let _ = child.start_kill();
             let _ = child.wait().await;

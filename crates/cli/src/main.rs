@@ -18,6 +18,7 @@ mod check;
 mod demo;
 mod faults;
 mod healthcheck;
+mod local;
 mod store_cmd;
 mod widget;
 
