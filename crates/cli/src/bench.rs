@@ -532,7 +532,7 @@ fn print_figures(args: &BenchArgs, results: &[Figures]) {
                 1000.0 * cpu / f.turns as f64
             ),
             _ => {
-                if let Some(rss) = rss_mib() {
+                if let Some((rss, _)) = rss_of(std::process::id()) {
                     println!(
                         "bench process    RSS {rss:.1} MiB (no separate connector process measured)"
                     );
@@ -659,14 +659,6 @@ async fn session(
         progress.inc(1);
     }
     out
-}
-
-/// Resident memory of this process, from `/proc/self/status` (Linux only).
-fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 #[cfg(test)]
